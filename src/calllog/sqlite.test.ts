@@ -1,0 +1,382 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
+import {
+  DEFAULT_QUERY_LIMIT,
+  DELETE_CHUNK_ROWS,
+  MAX_QUERY_LIMIT,
+  SCHEMA_VERSION,
+  SqliteCallLogStore,
+} from './sqlite.ts';
+import type { CallLogEntry, CallLogQuery } from './types.ts';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pinpoint-calllog-sqlite-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+let fileNo = 0;
+function dbPath(): string {
+  fileNo++;
+  return path.join(root, `t${fileNo}`, 'calls.db');
+}
+
+function entry(over: Partial<CallLogEntry> = {}): CallLogEntry {
+  return {
+    ts: 1_700_000_000_000,
+    requestId: 'req-1',
+    clientIp: '203.0.113.7',
+    consumer: 'acme',
+    credentialId: 'k_live_1',
+    route: 'orders',
+    method: 'GET',
+    host: 'api.example.com',
+    path: '/orders/42',
+    status: 200,
+    code: null,
+    layer: null,
+    policy: null,
+    latencyMs: 12.5,
+    upstreamTarget: 'http://10.0.0.5:8080',
+    attempts: 1,
+    bytesIn: 0,
+    bytesOut: 512,
+    userAgent: 'curl/8.5.0',
+    trace: [],
+    upstreamBody: null,
+    monitorDenied: false,
+    ...over,
+  };
+}
+
+function openRaw(p: string): DatabaseSync {
+  return new DatabaseSync(p, { readOnly: true });
+}
+
+void describe('SqliteCallLogStore', () => {
+  void test('creates the parent directory, WAL mode and schema version', () => {
+    const p = dbPath();
+    assert.equal(fs.existsSync(path.dirname(p)), false);
+    const store = new SqliteCallLogStore(p);
+    store.close();
+    assert.equal(fs.existsSync(p), true);
+    const raw = openRaw(p);
+    try {
+      assert.deepEqual({ ...raw.prepare('PRAGMA journal_mode').get() }, { journal_mode: 'wal' });
+      assert.deepEqual({ ...raw.prepare('PRAGMA user_version').get() }, { user_version: SCHEMA_VERSION });
+      assert.equal(SCHEMA_VERSION, 1);
+      const indexes = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name")
+        .all()
+        .map((r) => r['name']);
+      assert.deepEqual(indexes, [
+        'calls_code_ts',
+        'calls_consumer_ts',
+        'calls_request_id',
+        'calls_route_ts',
+        'calls_status_ts',
+        'calls_ts',
+      ]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  void test('reopening an existing file keeps its rows and does not re-run migrations', () => {
+    const p = dbPath();
+    const a = new SqliteCallLogStore(p);
+    a.insertBatch([entry({ requestId: 'kept' })]);
+    a.close();
+    const b = new SqliteCallLogStore(p);
+    assert.deepEqual(
+      b.query({}).map((e) => e.requestId),
+      ['kept'],
+    );
+    b.close();
+  });
+
+  void test('round-trips every field', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    const full = entry({
+      ts: 1_700_000_123_456,
+      requestId: 'req-full',
+      clientIp: '2001:db8::1',
+      consumer: 'acme',
+      credentialId: 'k_read',
+      route: 'orders',
+      method: 'POST',
+      host: 'api.example.com:8443',
+      path: '/orders/%E2%9C%93?',
+      status: 403,
+      code: 'AUTH_KEY_MISSING',
+      layer: 'gateway',
+      policy: 'auth-main',
+      latencyMs: 3.141592653589793,
+      upstreamTarget: null,
+      attempts: 3,
+      bytesIn: 1_048_576,
+      bytesOut: 2 ** 40,
+      userAgent: 'Mozilla/5.0 "quoted" \u00e9',
+      trace: [
+        { policy: 'router', type: 'router', outcome: 'allow', rule: 'GET /orders/{id}', us: 4 },
+        {
+          policy: 'auth-main',
+          type: 'api-key',
+          outcome: 'deny',
+          rule: 'no key',
+          code: 'AUTH_KEY_MISSING',
+          evidence: { accepted: ['header x-api-key'], n: 2, ok: false, none: null, s: 'x' },
+          us: 17.25,
+        },
+      ],
+      upstreamBody: '{"error":"nope"}\n\u0000tail',
+      monitorDenied: true,
+    });
+    const allNull = entry({
+      ts: 1_700_000_000_001,
+      requestId: 'req-null',
+      consumer: null,
+      credentialId: null,
+      route: null,
+      code: null,
+      layer: null,
+      policy: null,
+      upstreamTarget: null,
+      userAgent: null,
+      upstreamBody: null,
+      trace: [],
+      monitorDenied: false,
+      latencyMs: 0,
+      attempts: 0,
+    });
+    store.insertBatch([full, allNull]);
+    assert.deepEqual(store.query({ requestId: 'req-full' }), [full]);
+    assert.deepEqual(store.query({ requestId: 'req-null' }), [allNull]);
+    // Booleans come back as booleans, not 0/1.
+    assert.equal(store.query({ requestId: 'req-full' })[0]?.monitorDenied, true);
+    assert.equal(store.query({ requestId: 'req-null' })[0]?.monitorDenied, false);
+    store.close();
+  });
+
+  void describe('query filters', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    // [requestId, ts, route, consumer, status, code]
+    const rows: [string, number, string | null, string | null, number, CallLogEntry['code']][] = [
+      ['a', 1000, 'orders', 'acme', 200, null],
+      ['b', 2000, 'orders', 'globex', 401, 'AUTH_KEY_MISSING'],
+      ['c', 3000, 'users', 'acme', 404, 'ROUTE_NOT_FOUND'],
+      ['d', 4000, 'users', null, 401, 'AUTH_KEY_MISSING'],
+      ['e', 5000, 'orders', 'acme', 401, 'AUTH_KEY_MISSING'],
+      ['f', 6000, null, 'acme', 404, 'ROUTE_NOT_FOUND'],
+    ];
+    store.insertBatch(
+      rows.map(([requestId, ts, route, consumer, status, code]) =>
+        entry({ requestId, ts, route, consumer, status, code }),
+      ),
+    );
+    after(() => store.close());
+
+    const cases: { name: string; q: CallLogQuery; want: string[] }[] = [
+      { name: 'no filter, newest first', q: {}, want: ['f', 'e', 'd', 'c', 'b', 'a'] },
+      { name: 'requestId', q: { requestId: 'c' }, want: ['c'] },
+      { name: 'requestId unknown', q: { requestId: 'zzz' }, want: [] },
+      { name: 'since is inclusive', q: { since: 4000 }, want: ['f', 'e', 'd'] },
+      { name: 'until is exclusive', q: { until: 3000 }, want: ['b', 'a'] },
+      { name: 'since + until window', q: { since: 2000, until: 5000 }, want: ['d', 'c', 'b'] },
+      { name: 'route', q: { route: 'users' }, want: ['d', 'c'] },
+      { name: 'consumer', q: { consumer: 'acme' }, want: ['f', 'e', 'c', 'a'] },
+      { name: 'status', q: { status: 401 }, want: ['e', 'd', 'b'] },
+      { name: 'code', q: { code: 'ROUTE_NOT_FOUND' }, want: ['f', 'c'] },
+      { name: 'route + status', q: { route: 'orders', status: 401 }, want: ['e', 'b'] },
+      { name: 'consumer + code + since', q: { consumer: 'acme', code: 'AUTH_KEY_MISSING', since: 1 }, want: ['e'] },
+      {
+        name: 'all filters at once',
+        q: { requestId: 'e', since: 5000, until: 5001, route: 'orders', consumer: 'acme', status: 401, code: 'AUTH_KEY_MISSING' },
+        want: ['e'],
+      },
+      { name: 'all filters, one mismatching', q: { requestId: 'e', route: 'users' }, want: [] },
+      { name: 'filters + limit', q: { consumer: 'acme', limit: 2 }, want: ['f', 'e'] },
+      { name: 'value is bound, not spliced into SQL', q: { route: "orders' OR '1'='1" }, want: [] },
+      { name: 'consumer value with SQL comment', q: { consumer: 'acme --' }, want: [] },
+    ];
+    for (const c of cases) {
+      void test(c.name, () => {
+        assert.deepEqual(
+          store.query(c.q).map((e) => e.requestId),
+          c.want,
+        );
+      });
+    }
+  });
+
+  void test('limit: default, cap and small values', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    const n = MAX_QUERY_LIMIT + 200;
+    store.insertBatch(Array.from({ length: n }, (_, i) => entry({ requestId: `r${i}`, ts: i })));
+    const cases: { limit: number | undefined; want: number }[] = [
+      { limit: undefined, want: DEFAULT_QUERY_LIMIT },
+      { limit: 3, want: 3 },
+      { limit: 0, want: 0 },
+      { limit: -5, want: 0 },
+      { limit: MAX_QUERY_LIMIT, want: MAX_QUERY_LIMIT },
+      { limit: MAX_QUERY_LIMIT + 1, want: MAX_QUERY_LIMIT },
+      { limit: 1_000_000, want: MAX_QUERY_LIMIT },
+      { limit: Number.NaN, want: DEFAULT_QUERY_LIMIT },
+    ];
+    for (const c of cases) {
+      const got = store.query(c.limit === undefined ? {} : { limit: c.limit });
+      assert.equal(got.length, c.want, `limit ${String(c.limit)}`);
+      if (got.length > 0) {
+        // Newest first: the first row is the latest ts, the rows strictly descend.
+        assert.equal(got[0]?.ts, n - 1);
+        assert.equal(got.at(-1)?.ts, n - got.length);
+      }
+    }
+    store.close();
+  });
+
+  void test('deleteBefore deletes only older rows, across several chunks', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    const n = DELETE_CHUNK_ROWS * 2 + 345;
+    const cutoff = DELETE_CHUNK_ROWS * 2 + 100; // more than two full chunks to delete
+    store.insertBatch(Array.from({ length: n }, (_, i) => entry({ requestId: `r${i}`, ts: i })));
+    assert.equal(store.deleteBefore(cutoff), cutoff);
+    const left = store.query({ limit: MAX_QUERY_LIMIT });
+    assert.equal(left.length, n - cutoff);
+    assert.equal(left.at(-1)?.ts, cutoff); // the row at exactly `before` is kept
+    assert.equal(store.deleteBefore(cutoff), 0);
+    assert.equal(store.deleteBefore(Number.MAX_SAFE_INTEGER), n - cutoff);
+    assert.deepEqual(store.query({}), []);
+    store.close();
+  });
+
+  void test('insertBatch is atomic: a failing row rolls back the whole batch and rethrows', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    // requestId is NOT NULL: the third row fails after two rows were inserted in the transaction.
+    const bad = { ...entry({ requestId: 'bad' }), requestId: null } as unknown as CallLogEntry;
+    assert.throws(() => store.insertBatch([entry({ requestId: 'x1' }), entry({ requestId: 'x2' }), bad]), /NOT NULL/);
+    assert.deepEqual(store.query({}), []);
+    // The connection is usable afterwards (no transaction left open).
+    store.insertBatch([entry({ requestId: 'ok' })]);
+    assert.deepEqual(
+      store.query({}).map((e) => e.requestId),
+      ['ok'],
+    );
+    store.insertBatch([]);
+    assert.equal(store.query({}).length, 1);
+    store.close();
+  });
+
+  void test('open errors name the file path', () => {
+    const notADir = path.join(root, 'plain-file');
+    fs.writeFileSync(notADir, 'x');
+    const garbage = path.join(root, 'garbage.db');
+    fs.writeFileSync(garbage, Buffer.alloc(4096, 0x5a));
+    const newer = path.join(root, 'newer', 'calls.db');
+    fs.mkdirSync(path.dirname(newer));
+    const raw = new DatabaseSync(newer);
+    raw.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+
+    const cases: { name: string; file: string; cause: RegExp }[] = [
+      { name: 'parent is a regular file', file: path.join(notADir, 'calls.db'), cause: /ENOTDIR|EEXIST/ },
+      { name: 'file is not a database', file: garbage, cause: /not a database/ },
+      { name: 'schema from a newer build', file: newer, cause: /newer/ },
+    ];
+    for (const c of cases) {
+      assert.throws(
+        () => new SqliteCallLogStore(c.file),
+        (err: unknown) => {
+          assert.ok(err instanceof Error, c.name);
+          assert.ok(err.message.includes(c.file), `${c.name}: message names ${c.file}: ${err.message}`);
+          assert.match(err.message, c.cause, c.name);
+          return true;
+        },
+      );
+    }
+  });
+
+  void test('two instances on one file: interleaved writes and reads see each other (WAL)', () => {
+    const p = dbPath();
+    const a = new SqliteCallLogStore(p);
+    const b = new SqliteCallLogStore(p);
+    for (let i = 0; i < 10; i++) {
+      a.insertBatch([entry({ requestId: `a${i}`, ts: i * 2 })]);
+      b.insertBatch([entry({ requestId: `b${i}`, ts: i * 2 + 1 })]);
+    }
+    const fromA = a.query({ limit: 1000 }).map((e) => e.requestId);
+    const fromB = b.query({ limit: 1000 }).map((e) => e.requestId);
+    assert.equal(fromA.length, 20);
+    assert.deepEqual(fromA, fromB);
+    assert.deepEqual(fromA.slice(0, 2), ['b9', 'a9']);
+    // A deletes, B sees it.
+    assert.equal(a.deleteBefore(10), 10);
+    assert.equal(b.query({ limit: 1000 }).length, 10);
+    a.close();
+    b.close();
+  });
+
+  void test('two writers in parallel threads on one file: every row lands (busy_timeout + WAL)', async () => {
+    const p = dbPath();
+    // Create the schema first so both workers race only on inserts, then again with a fresh file
+    // below where they also race on creation and migration.
+    const fresh = dbPath();
+    new SqliteCallLogStore(p).close();
+    const batches = 40;
+    const perBatch = 50;
+    const moduleUrl = new URL('./sqlite.ts', import.meta.url).href;
+    const workerCode = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.moduleUrl).then(({ SqliteCallLogStore }) => {
+        const gate = new Int32Array(workerData.gate);
+        Atomics.add(gate, 0, 1);
+        while (Atomics.load(gate, 0) < 2) Atomics.wait(gate, 0, 1, 5);
+        const store = new SqliteCallLogStore(workerData.path);
+        for (let b = 0; b < workerData.batches; b++) {
+          const batch = [];
+          for (let i = 0; i < workerData.perBatch; i++) {
+            batch.push({ ...workerData.template, requestId: workerData.name + '-' + b + '-' + i, ts: b });
+          }
+          store.insertBatch(batch);
+        }
+        store.close();
+        parentPort.postMessage('ok');
+      }).catch((err) => parentPort.postMessage('error: ' + (err && err.stack || err)));
+    `;
+    const run = (file: string, name: string, gate: SharedArrayBuffer): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const w = new Worker(workerCode, {
+          eval: true,
+          workerData: { moduleUrl, path: file, name, batches, perBatch, template: entry(), gate },
+        });
+        w.once('message', (m: string) => resolve(m));
+        w.once('error', reject);
+      });
+    for (const file of [p, fresh]) {
+      const gate = new SharedArrayBuffer(4);
+      const results = await Promise.all([run(file, 'w1', gate), run(file, 'w2', gate)]);
+      assert.deepEqual(results, ['ok', 'ok']);
+      const raw = openRaw(file);
+      try {
+        const counts = raw
+          .prepare("SELECT substr(request_id, 1, 2) AS w, count(*) AS n FROM calls GROUP BY w ORDER BY w")
+          .all()
+          .map((r) => ({ ...r }));
+        assert.deepEqual(counts, [
+          { w: 'w1', n: batches * perBatch },
+          { w: 'w2', n: batches * perBatch },
+        ]);
+      } finally {
+        raw.close();
+      }
+    }
+  });
+
+  void test('close is idempotent', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    store.close();
+    assert.doesNotThrow(() => store.close());
+  });
+});

@@ -1,0 +1,337 @@
+/**
+ * The embedded call log store: one SQLite file shared by every gateway worker process on the host.
+ *
+ * Design notes (why, with the SQLite docs that back each choice):
+ * - WAL journal mode (https://www.sqlite.org/wal.html): readers do not block the writer and the
+ *   writer does not block readers, so the console can query while workers insert. The mode is
+ *   persistent in the file, so setting it on every open is a cheap no-op after the first.
+ * - synchronous=NORMAL (https://www.sqlite.org/pragma.html#pragma_synchronous): in WAL mode this
+ *   stays consistent after a crash and only loses the last transactions on power loss, which is an
+ *   acceptable trade for a log; FULL would fsync on every batch commit.
+ * - busy_timeout=5000 (https://www.sqlite.org/c3ref/busy_timeout.html): WAL still allows only one
+ *   writer at a time, so a worker that finds the write lock held sleeps and retries for up to 5 s
+ *   instead of failing at once with SQLITE_BUSY.
+ * - Writes use BEGIN IMMEDIATE (https://www.sqlite.org/lang_transaction.html): it takes the write
+ *   lock up front, where the busy handler applies. A deferred transaction that first reads and then
+ *   tries to upgrade to a write can get SQLITE_BUSY without the busy handler being invoked.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
+import type { Code, Layer } from '../errors/catalog.ts';
+import type { TraceEntry } from '../pipeline/types.ts';
+import type { CallLogEntry, CallLogQuery, CallLogStore } from './types.ts';
+
+/** Milliseconds a connection waits for another process's lock before failing with SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5000;
+export const DEFAULT_QUERY_LIMIT = 100;
+export const MAX_QUERY_LIMIT = 1000;
+/**
+ * Rows per DELETE statement in {@link SqliteCallLogStore.deleteBefore}. Each chunk is its own
+ * transaction, so other workers can take the write lock between chunks.
+ */
+export const DELETE_CHUNK_ROWS = 5000;
+
+/**
+ * Schema migrations, index i upgrades user_version i to i + 1. Append only: a released migration
+ * is never edited, because files written by older versions already ran it.
+ */
+const MIGRATIONS: readonly string[] = [
+  // 0 -> 1: the calls table and the indexes behind CallLogQuery's filters (each filter is paired
+  // with ts because every query orders by ts DESC).
+  `
+  CREATE TABLE IF NOT EXISTS calls (
+    id               INTEGER PRIMARY KEY,
+    ts               INTEGER NOT NULL,
+    request_id       TEXT    NOT NULL,
+    client_ip        TEXT    NOT NULL,
+    consumer         TEXT,
+    credential_id    TEXT,
+    route            TEXT,
+    method           TEXT    NOT NULL,
+    host             TEXT    NOT NULL,
+    path             TEXT    NOT NULL,
+    status           INTEGER NOT NULL,
+    code             TEXT,
+    layer            TEXT,
+    policy           TEXT,
+    latency_ms       REAL    NOT NULL,
+    upstream_target  TEXT,
+    attempts         INTEGER NOT NULL,
+    bytes_in         INTEGER NOT NULL,
+    bytes_out        INTEGER NOT NULL,
+    user_agent       TEXT,
+    trace            TEXT    NOT NULL,
+    upstream_body    TEXT,
+    monitor_denied   INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS calls_request_id ON calls (request_id);
+  CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts);
+  CREATE INDEX IF NOT EXISTS calls_route_ts ON calls (route, ts);
+  CREATE INDEX IF NOT EXISTS calls_consumer_ts ON calls (consumer, ts);
+  CREATE INDEX IF NOT EXISTS calls_status_ts ON calls (status, ts);
+  CREATE INDEX IF NOT EXISTS calls_code_ts ON calls (code, ts);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Column order shared by INSERT and SELECT; keep in step with toParams/fromRow. */
+const COLUMNS = [
+  'ts',
+  'request_id',
+  'client_ip',
+  'consumer',
+  'credential_id',
+  'route',
+  'method',
+  'host',
+  'path',
+  'status',
+  'code',
+  'layer',
+  'policy',
+  'latency_ms',
+  'upstream_target',
+  'attempts',
+  'bytes_in',
+  'bytes_out',
+  'user_agent',
+  'trace',
+  'upstream_body',
+  'monitor_denied',
+] as const;
+
+function readUserVersion(db: DatabaseSync): number {
+  const row = db.prepare('PRAGMA user_version').get();
+  return Number(row?.['user_version'] ?? 0);
+}
+
+/**
+ * Brings the schema up to {@link SCHEMA_VERSION}. Several workers may open a fresh file at the
+ * same moment, so each step runs in a write transaction and re-reads user_version inside it: the
+ * loser of the race sees the winner's version and does nothing.
+ */
+export function migrate(db: DatabaseSync): void {
+  for (;;) {
+    const seen = readUserVersion(db);
+    if (seen > SCHEMA_VERSION) {
+      throw new Error(
+        `schema version ${seen} is newer than this build supports (${SCHEMA_VERSION}); upgrade Pinpoint`,
+      );
+    }
+    if (seen === SCHEMA_VERSION) return;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const version = readUserVersion(db);
+      if (version < SCHEMA_VERSION) {
+        const step = MIGRATIONS[version];
+        if (step === undefined) throw new Error(`no migration from schema version ${version}`);
+        db.exec(step);
+        // PRAGMA does not accept bound parameters; the value is our own integer, not input.
+        db.exec(`PRAGMA user_version = ${version + 1}`);
+      }
+      db.exec('COMMIT');
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function text(row: Record<string, SQLOutputValue>, col: string): string {
+  const v = row[col];
+  if (typeof v !== 'string') throw new Error(`call log row: column ${col} is not text`);
+  return v;
+}
+
+function textOrNull(row: Record<string, SQLOutputValue>, col: string): string | null {
+  const v = row[col];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw new Error(`call log row: column ${col} is not text`);
+  return v;
+}
+
+function num(row: Record<string, SQLOutputValue>, col: string): number {
+  const v = row[col];
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  throw new Error(`call log row: column ${col} is not a number`);
+}
+
+function toParams(e: CallLogEntry): SQLInputValue[] {
+  return [
+    e.ts,
+    e.requestId,
+    e.clientIp,
+    e.consumer,
+    e.credentialId,
+    e.route,
+    e.method,
+    e.host,
+    e.path,
+    e.status,
+    e.code,
+    e.layer,
+    e.policy,
+    e.latencyMs,
+    e.upstreamTarget,
+    e.attempts,
+    e.bytesIn,
+    e.bytesOut,
+    e.userAgent,
+    JSON.stringify(e.trace),
+    e.upstreamBody,
+    e.monitorDenied ? 1 : 0,
+  ];
+}
+
+function fromRow(row: Record<string, SQLOutputValue>): CallLogEntry {
+  let trace: TraceEntry[];
+  try {
+    trace = JSON.parse(text(row, 'trace')) as TraceEntry[];
+  } catch (err) {
+    throw new Error(`call log row ${num(row, 'id')}: trace is not valid JSON: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  return {
+    ts: num(row, 'ts'),
+    requestId: text(row, 'request_id'),
+    clientIp: text(row, 'client_ip'),
+    consumer: textOrNull(row, 'consumer'),
+    credentialId: textOrNull(row, 'credential_id'),
+    route: textOrNull(row, 'route'),
+    method: text(row, 'method'),
+    host: text(row, 'host'),
+    path: text(row, 'path'),
+    status: num(row, 'status'),
+    // Only this module writes these columns, from values already typed as Code / Layer.
+    code: textOrNull(row, 'code') as Code | null,
+    layer: textOrNull(row, 'layer') as Layer | null,
+    policy: textOrNull(row, 'policy'),
+    latencyMs: num(row, 'latency_ms'),
+    upstreamTarget: textOrNull(row, 'upstream_target'),
+    attempts: num(row, 'attempts'),
+    bytesIn: num(row, 'bytes_in'),
+    bytesOut: num(row, 'bytes_out'),
+    userAgent: textOrNull(row, 'user_agent'),
+    trace,
+    upstreamBody: textOrNull(row, 'upstream_body'),
+    monitorDenied: num(row, 'monitor_denied') !== 0,
+  };
+}
+
+/** Clamps a requested limit: default when absent or not a number, then into [0, MAX_QUERY_LIMIT]. */
+export function effectiveLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_QUERY_LIMIT;
+  return Math.min(Math.max(Math.trunc(limit), 0), MAX_QUERY_LIMIT);
+}
+
+export class SqliteCallLogStore implements CallLogStore {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #insert: StatementSync;
+  readonly #deleteChunk: StatementSync;
+  /** Prepared SELECTs keyed by which filters are present (at most 2^7 shapes). */
+  readonly #queries = new Map<string, StatementSync>();
+  #closed = false;
+
+  /** Opens (creating if needed) the database file at `path`; ':memory:' gives a private store. */
+  constructor(path: string) {
+    this.path = path;
+    let db: DatabaseSync | undefined;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      // The `timeout` option sets the busy timeout before the first statement runs, so even the
+      // journal_mode and migration statements below wait for a lock held by another worker.
+      db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+      migrate(db);
+      this.#insert = db.prepare(
+        `INSERT INTO calls (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+      );
+      // Chunked by rowid so each statement holds the write lock only briefly.
+      this.#deleteChunk = db.prepare(
+        'DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ? LIMIT ?)',
+      );
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // Already failing; the open error below is the one worth reporting.
+      }
+      throw new Error(`call log: cannot open SQLite database at ${path}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    this.#db = db;
+  }
+
+  insertBatch(entries: readonly CallLogEntry[]): void {
+    if (entries.length === 0) return;
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const e of entries) this.#insert.run(...toParams(e));
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      // A failed COMMIT (e.g. SQLITE_BUSY) can leave the transaction open; a failed statement
+      // inside it may already have ended it. Roll back only if one is still active.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  query(q: CallLogQuery): CallLogEntry[] {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    const add = (clause: string, value: SQLInputValue | undefined): void => {
+      if (value === undefined) return;
+      where.push(clause);
+      params.push(value);
+    };
+    add('request_id = ?', q.requestId);
+    add('ts >= ?', q.since);
+    add('ts < ?', q.until);
+    add('route = ?', q.route);
+    add('consumer = ?', q.consumer);
+    add('status = ?', q.status);
+    add('code = ?', q.code);
+    const key = where.join(' AND ');
+    let stmt = this.#queries.get(key);
+    if (stmt === undefined) {
+      // Only fixed clause text is concatenated; every value is a bound parameter.
+      stmt = this.#db.prepare(
+        `SELECT id, ${COLUMNS.join(', ')} FROM calls` +
+          (where.length > 0 ? ` WHERE ${key}` : '') +
+          // id breaks ties between rows with the same ts: newest insert first.
+          ' ORDER BY ts DESC, id DESC LIMIT ?',
+      );
+      this.#queries.set(key, stmt);
+    }
+    params.push(effectiveLimit(q.limit));
+    return stmt.all(...params).map(fromRow);
+  }
+
+  deleteBefore(before: number): number {
+    let total = 0;
+    for (;;) {
+      const n = Number(this.#deleteChunk.run(before, DELETE_CHUNK_ROWS).changes);
+      total += n;
+      if (n < DELETE_CHUNK_ROWS) return total;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+}

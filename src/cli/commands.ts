@@ -1,0 +1,304 @@
+/** The `pinpoint` commands. Each is small: parsing is in main.ts, the work in src/. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { SqliteCallLogStore } from '../calllog/sqlite.ts';
+import { loadConfigFile } from '../config/load.ts';
+import { hashKey } from '../credentials/api-keys.ts';
+import { startDemoUpstream } from '../demo/upstream.ts';
+import { CATALOG, CODES } from '../errors/catalog.ts';
+import { explain, formatExplanation } from '../explain/explain.ts';
+import { App, StartupError } from '../server/app.ts';
+import { isWorker, runPrimary, runWorker } from '../server/cluster.ts';
+import { bold, green, printJson, red, yellow } from './output.ts';
+
+type Values = Record<string, string | boolean | undefined>;
+
+export interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: Record<string, { type: 'string' | 'boolean'; short?: string }>;
+  run(values: Values, positionals: readonly string[]): Promise<number>;
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+export const DEMO_CONFIG = path.join(ROOT, 'examples/demo/pinpoint.yaml');
+
+function configPath(v: Values): string {
+  const c = v.config;
+  if (typeof c === 'string') return c;
+  return process.env.PINPOINT_CONFIG ?? 'pinpoint.yaml';
+}
+
+function logger(json: boolean): Logger {
+  return pino({ level: process.env.PINPOINT_LOG_LEVEL ?? 'info', base: { pid: process.pid }, ...(json ? {} : {}) });
+}
+
+function reportIssues(file: string, issues: readonly { path: string; message: string }[], json: boolean): void {
+  if (json) printJson({ valid: false, file, issues });
+  else {
+    process.stderr.write(`${red('✗')} ${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n`);
+    for (const i of issues) process.stderr.write(`  ${bold(i.path)}: ${i.message}\n`);
+  }
+}
+
+async function serve(v: Values, configFile: string, onStarted?: (app: App | undefined) => void): Promise<number> {
+  const json = v.json === true;
+  const log = logger(json);
+  const port = typeof v.port === 'string' ? Number(v.port) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    process.stderr.write(`pinpoint start: --port must be 0-65535\n`);
+    return 2;
+  }
+  const workers = typeof v.workers === 'string' ? (v.workers === 'auto' ? (await import('node:os')).availableParallelism() : Number(v.workers)) : 1;
+  if (!Number.isInteger(workers) || workers < 1) {
+    process.stderr.write(`pinpoint start: --workers must be a positive integer or "auto"\n`);
+    return 2;
+  }
+  const opts = { configFile, logger: log, ...(port !== undefined ? { port } : {}), ...(typeof v.host === 'string' ? { host: v.host } : {}) };
+  try {
+    if (workers > 1 && !isWorker()) {
+      const stop = await runPrimary({ ...opts, workers });
+      onStarted?.(undefined);
+      return await waitForSignal(stop, log);
+    }
+    const app = isWorker() ? await runWorker(opts) : await App.start(opts);
+    if (!isWorker()) process.on('SIGHUP', () => app.reload());
+    onStarted?.(app);
+    if (isWorker()) return await new Promise<number>(() => undefined);
+    return await waitForSignal(() => app.close(), log);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      if (err.issues.length > 0) reportIssues(configFile, err.issues, json);
+      else log.fatal(err.message);
+      return err.issues.length > 0 ? 1 : 3;
+    }
+    throw err;
+  }
+}
+
+function waitForSignal(stop: () => Promise<void>, log: Logger): Promise<number> {
+  return new Promise((resolve) => {
+    const onSignal = (sig: string): void => {
+      log.info({ signal: sig }, 'shutting down: finishing in-flight requests, flushing the call log');
+      stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(3);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+const start: Command = {
+  summary: 'run the gateway',
+  usage: `pinpoint start [--config FILE] [--port N] [--host ADDR] [--workers N|auto] [--json]
+
+Runs the gateway. The config is reloaded on file change or SIGHUP; an invalid file is rejected and
+the running config stays. SIGTERM/SIGINT stop accepting, finish in-flight requests and flush the
+call log.`,
+  options: { config: { type: 'string', short: 'c' }, port: { type: 'string', short: 'p' }, host: { type: 'string' }, workers: { type: 'string', short: 'w' } },
+  run: (v) => serve(v, configPath(v)),
+};
+
+const demo: Command = {
+  summary: 'run the demo: the gateway with examples/demo and its bundled orders upstream',
+  usage: `pinpoint demo [--port N]
+
+Starts the demo orders service on 127.0.0.1:9101 and the gateway on 127.0.0.1:8080 (admin on 9180)
+with examples/demo/pinpoint.yaml. The README shows what to send.`,
+  options: { port: { type: 'string', short: 'p' } },
+  run: async (v) => {
+    const up = await startDemoUpstream(9101).catch((err: NodeJS.ErrnoException) => {
+      process.stderr.write(`demo upstream: cannot listen on 127.0.0.1:9101 (${err.code ?? err.message})\n`);
+      return undefined;
+    });
+    if (up === undefined) return 3;
+    const port = typeof v.port === 'string' ? v.port : '8080';
+    const code = await serve({ ...v, port }, DEMO_CONFIG, () => {
+      process.stderr.write(
+        `\n${bold('Pinpoint demo')} on http://127.0.0.1:${port}  (demo upstream on :9101, admin on :9180)\n` +
+          `  read-only key: pp_demo_read_7f3a9c2e41b8d605\n  write key:     pp_demo_write_c4e18b7a92d3f056\n` +
+          `  try: curl -i -X POST http://127.0.0.1:${port}/orders -H 'x-api-key: pp_demo_read_7f3a9c2e41b8d605' -H 'content-type: application/json' -d '{"item":"tea"}'\n` +
+          `  then: npx pinpoint explain <request id> --config examples/demo/pinpoint.yaml\n\n`,
+      );
+    });
+    up.server.close();
+    return code;
+  },
+};
+
+const validate: Command = {
+  summary: 'check a config file; every problem with its path',
+  usage: `pinpoint validate [FILE | --config FILE] [--json]
+
+Exit 0 when valid, 1 with every problem listed (path: message).`,
+  options: { config: { type: 'string', short: 'c' } },
+  run: async (v, pos) => {
+    const file = pos[0] ?? configPath(v);
+    const r = loadConfigFile(file);
+    if (!r.ok) {
+      reportIssues(file, r.issues, v.json === true);
+      return 1;
+    }
+    const c = r.compiled;
+    const summary = { valid: true, file, routes: c.routes.length, policies: c.policies.size, consumers: c.source.consumers.length, upstreams: Object.keys(c.source.upstreams).length };
+    if (v.json === true) printJson(summary);
+    else process.stdout.write(`${green('✓')} ${file}: valid (${summary.routes} routes, ${summary.policies} policies, ${summary.consumers} consumers, ${summary.upstreams} upstreams)\n`);
+    return 0;
+  },
+};
+
+function openLog(v: Values): { store?: SqliteCallLogStore; error?: string; file: string } {
+  const cfgFile = configPath(v);
+  let dbFile = typeof v.db === 'string' ? v.db : undefined;
+  if (dbFile === undefined) {
+    const r = loadConfigFile(cfgFile);
+    if (!r.ok) return { error: `config ${cfgFile} is invalid (run pinpoint validate); or pass --db FILE`, file: cfgFile };
+    dbFile = r.compiled.callLogPath;
+  }
+  if (!existsSync(dbFile)) return { error: `no call log at ${dbFile}: has the gateway run with this config?`, file: dbFile };
+  try {
+    return { store: new SqliteCallLogStore(dbFile), file: dbFile };
+  } catch (err) {
+    return { error: (err as Error).message, file: dbFile };
+  }
+}
+
+const explainCmd: Command = {
+  summary: 'why a request got the answer it got, from the call log, and the fix',
+  usage: `pinpoint explain REQUEST_ID [--config FILE | --db FILE] [--json]
+
+Reads the call log and prints the decisive policy, the cause with its evidence, the fix and the
+whole trace. Exit 1 when the id is not in the log.`,
+  options: { config: { type: 'string', short: 'c' }, db: { type: 'string' } },
+  run: async (v, pos) => {
+    const id = pos[0];
+    if (id === undefined) {
+      process.stderr.write('pinpoint explain: a REQUEST_ID is required\n');
+      return 2;
+    }
+    const log = openLog(v);
+    if (log.store === undefined) {
+      if (v.json === true) printJson({ found: false, request_id: id, error: log.error });
+      else process.stderr.write(`pinpoint explain: ${log.error ?? ''}\n`);
+      return 3;
+    }
+    const entry = log.store.query({ requestId: id, limit: 1 })[0];
+    log.store.close();
+    if (entry === undefined) {
+      const msg = `request ${id} is not in the call log (${log.file}). It never reached this gateway, or it is older than the retention, or the id is mistyped. Something in front of the gateway (a CDN, WAF or load balancer) may have answered it.`;
+      if (v.json === true) printJson({ found: false, request_id: id, reason: msg });
+      else process.stderr.write(`${yellow('?')} ${msg}\n`);
+      return 1;
+    }
+    const x = explain(entry);
+    if (v.json === true) printJson(x);
+    else process.stdout.write(`${formatExplanation(x)}\n`);
+    return 0;
+  },
+};
+
+const logs: Command = {
+  summary: 'query the call log (by request id, time, route, consumer, status, code)',
+  usage: `pinpoint logs [--config FILE | --db FILE] [--since ISO|ms] [--until ISO|ms] [--route ID] [--consumer ID] [--status N] [--code CODE] [--limit N] [--json]`,
+  options: {
+    config: { type: 'string', short: 'c' },
+    db: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    route: { type: 'string' },
+    consumer: { type: 'string' },
+    status: { type: 'string' },
+    code: { type: 'string' },
+    limit: { type: 'string' },
+    'request-id': { type: 'string' },
+  },
+  run: async (v) => {
+    const time = (s: unknown): number | undefined => (typeof s === 'string' ? (/^\d+$/.test(s) ? Number(s) : Date.parse(s)) : undefined);
+    const q = {
+      ...(typeof v['request-id'] === 'string' ? { requestId: v['request-id'] } : {}),
+      ...(time(v.since) !== undefined ? { since: time(v.since) as number } : {}),
+      ...(time(v.until) !== undefined ? { until: time(v.until) as number } : {}),
+      ...(typeof v.route === 'string' ? { route: v.route } : {}),
+      ...(typeof v.consumer === 'string' ? { consumer: v.consumer } : {}),
+      ...(typeof v.status === 'string' ? { status: Number(v.status) } : {}),
+      ...(typeof v.code === 'string' ? { code: v.code } : {}),
+      limit: typeof v.limit === 'string' ? Number(v.limit) : 50,
+    };
+    for (const [k, n] of Object.entries(q)) {
+      if (typeof n === 'number' && !Number.isFinite(n)) {
+        process.stderr.write(`pinpoint logs: --${k} is not a valid ${k === 'since' || k === 'until' ? 'time' : 'number'}\n`);
+        return 2;
+      }
+    }
+    const log = openLog(v);
+    if (log.store === undefined) {
+      process.stderr.write(`pinpoint logs: ${log.error ?? ''}\n`);
+      return 3;
+    }
+    const rows = log.store.query(q);
+    log.store.close();
+    if (v.json === true) printJson(rows);
+    else {
+      for (const r of rows) {
+        process.stdout.write(
+          `${new Date(r.ts).toISOString()}  ${r.requestId}  ${String(r.status).padEnd(3)} ${r.method.padEnd(6)} ${r.path.padEnd(24)} ${(r.code ?? '').padEnd(24)} ${r.policy ?? ''} ${r.consumer ?? ''}\n`,
+        );
+      }
+    }
+    return 0;
+  },
+};
+
+const hashKeyCmd: Command = {
+  summary: 'print the sha256: form of an API key (or admin token) to put in config',
+  usage: `pinpoint hash-key KEY   (or the key on standard input)`,
+  options: {},
+  run: async (v, pos) => {
+    let key = pos[0];
+    if (key === undefined) {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      key = Buffer.concat(chunks).toString('utf8').trim();
+    }
+    if (key === '') {
+      process.stderr.write('pinpoint hash-key: no key given\n');
+      return 2;
+    }
+    const h = hashKey(key);
+    if (v.json === true) printJson({ hash: h });
+    else process.stdout.write(`${h}\n`);
+    return 0;
+  },
+};
+
+const errorsCmd: Command = {
+  summary: 'list the error catalog (codes, statuses, layers, remediation)',
+  usage: 'pinpoint errors [CODE] [--json]',
+  options: {},
+  run: async (v, pos) => {
+    const codes = pos[0] !== undefined ? CODES.filter((c) => c === pos[0]) : CODES;
+    if (codes.length === 0) {
+      process.stderr.write(`pinpoint errors: no code ${pos[0]}\n`);
+      return 1;
+    }
+    if (v.json === true) printJson(Object.fromEntries(codes.map((c) => [c, CATALOG[c]])));
+    else for (const c of codes) process.stdout.write(`${c.padEnd(28)} ${CATALOG[c].status}  ${CATALOG[c].layer.padEnd(8)} ${CATALOG[c].title}\n`);
+    return 0;
+  },
+};
+
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  start,
+  demo,
+  validate,
+  explain: explainCmd,
+  logs,
+  'hash-key': hashKeyCmd,
+  errors: errorsCmd,
+};

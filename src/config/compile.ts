@@ -1,0 +1,195 @@
+/**
+ * Config → compiled, frozen runtime form. Everything that can be decided once is decided here:
+ * policies compiled, plans sorted, routes in the radix tree, CIDRs parsed, keys hashed. A config
+ * with any issue is rejected whole, each issue naming its path, so a bad config never goes live.
+ */
+import path from 'node:path';
+import { KeyIndex } from '../credentials/api-keys.ts';
+import { parseCidr, type Cidr } from '../net/cidr.ts';
+import { plan, type PlannedPolicy } from '../pipeline/plan.ts';
+import { ConfigError, type CompiledPolicy, type ConfigIssue } from '../pipeline/types.ts';
+import { POLICY_BY_TYPE } from '../policies/index.ts';
+import { Router, type HttpMethod } from '../routing/router.ts';
+import type { Config, RouteConfig, UpstreamConfig } from './schema.ts';
+import { validate } from './validate.ts';
+
+export type ErrorsMode = 'public' | 'detailed';
+
+export interface CompiledRoute {
+  readonly id: string;
+  readonly index: number;
+  readonly upstreamId: string;
+  readonly upstream: UpstreamConfig;
+  readonly plan: readonly PlannedPolicy[];
+  readonly errors: ErrorsMode | undefined;
+  readonly stripPrefix: string | undefined;
+  readonly preserveHost: boolean;
+}
+
+export interface CompiledConfig {
+  readonly source: Config;
+  /** Absolute path of the file, or undefined for configs built in memory. */
+  readonly file: string | undefined;
+  readonly router: Router<CompiledRoute>;
+  readonly routes: readonly CompiledRoute[];
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  readonly consumerPolicies: ReadonlyMap<string, readonly CompiledPolicy[]>;
+  readonly consumerErrors: ReadonlyMap<string, ErrorsMode>;
+  readonly trustedProxies: readonly Cidr[];
+  readonly callLogPath: string;
+  readonly apiKeys: KeyIndex;
+}
+
+const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (m === null) throw new Error(`not a duration: ${text}`);
+  return Number(m[1]) * (MS[m[2] as string] as number);
+}
+
+/**
+ * Compiles a schema-valid config. `baseDir` resolves relative paths (the config file's folder).
+ * @throws ConfigError listing every issue found.
+ */
+export function compileConfig(
+  config: Config,
+  opts: { file?: string; env?: Readonly<Record<string, string | undefined>> } = {},
+): CompiledConfig {
+  const issues: ConfigIssue[] = [];
+  const env = opts.env ?? process.env;
+  const baseDir = opts.file !== undefined ? path.dirname(path.resolve(opts.file)) : process.cwd();
+
+  // Unique ids.
+  const dup = (list: readonly { id: string }[], what: string) => {
+    const seen = new Map<string, number>();
+    list.forEach((item, i) => {
+      const first = seen.get(item.id);
+      if (first !== undefined) issues.push({ path: `${what}[${i}].id`, message: `duplicate id "${item.id}" (also ${what}[${first}])` });
+      else seen.set(item.id, i);
+    });
+  };
+  dup(config.routes, 'routes');
+  dup(config.consumers, 'consumers');
+
+  // Credentials, indexed once for every authentication policy.
+  const keys = KeyIndex.build(config.consumers, env);
+  issues.push(...keys.issues);
+
+  // Policies: per-type schema, then the type's own compile.
+  const policies = new Map<string, CompiledPolicy>();
+  for (const [id, inst] of Object.entries(config.policies)) {
+    const p = `policies.${id}`;
+    const mod = POLICY_BY_TYPE.get(inst.type);
+    if (mod === undefined) {
+      issues.push({ path: `${p}.type`, message: `unknown policy type "${inst.type}" (known: ${[...POLICY_BY_TYPE.keys()].join(', ')})` });
+      continue;
+    }
+    const cfg = inst.config ?? {};
+    const schemaIssues = validate(mod.schema, cfg, `${p}.config`);
+    if (schemaIssues.length > 0) {
+      issues.push(...schemaIssues);
+      continue;
+    }
+    try {
+      policies.set(id, mod.compile(cfg, { id, mode: inst.mode }, { consumers: config.consumers, apiKeys: keys.index, env, path: `${p}.config` }));
+    } catch (err) {
+      if (err instanceof ConfigError) issues.push(...err.issues);
+      else issues.push({ path: `${p}.config`, message: (err as Error).message });
+    }
+  }
+
+  const resolveRefs = (refs: readonly string[], where: string): CompiledPolicy[] => {
+    const out: CompiledPolicy[] = [];
+    refs.forEach((ref, i) => {
+      const pol = policies.get(ref);
+      if (pol !== undefined) out.push(pol);
+      else if (!Object.hasOwn(config.policies, ref)) {
+        issues.push({ path: `${where}[${i}]`, message: `no policy with id "${ref}" in policies` });
+      }
+    });
+    return out;
+  };
+
+  const global = resolveRefs(config.global.policies, 'global.policies');
+
+  const consumerPolicies = new Map<string, readonly CompiledPolicy[]>();
+  const consumerErrors = new Map<string, ErrorsMode>();
+  config.consumers.forEach((c, i) => {
+    consumerPolicies.set(c.id, Object.freeze(resolveRefs(c.policies, `consumers[${i}].policies`)));
+    if (c.errors !== undefined) consumerErrors.set(c.id, c.errors);
+  });
+
+  const routes: CompiledRoute[] = config.routes.map((r: RouteConfig, i) => {
+    const upstream = config.upstreams[r.upstream];
+    if (upstream === undefined) {
+      issues.push({ path: `routes[${i}].upstream`, message: `no upstream "${r.upstream}" in upstreams (known: ${Object.keys(config.upstreams).join(', ') || 'none'})` });
+    }
+    let planned: readonly PlannedPolicy[] = [];
+    try {
+      planned = plan(global, resolveRefs(r.policies, `routes[${i}].policies`));
+    } catch (err) {
+      issues.push({ path: `routes[${i}].policies`, message: (err as Error).message });
+    }
+    return Object.freeze({
+      id: r.id,
+      index: i,
+      upstreamId: r.upstream,
+      upstream: upstream as UpstreamConfig,
+      plan: planned,
+      errors: r.errors,
+      stripPrefix: r.strip_prefix,
+      preserveHost: r.preserve_host,
+    });
+  });
+
+  const built = Router.build(
+    config.routes.map((r, i) => ({
+      id: r.id,
+      hosts: r.hosts,
+      paths: r.paths,
+      methods: r.methods as HttpMethod[],
+      value: routes[i] as CompiledRoute,
+    })),
+    (i) => `routes[${i}]`,
+  );
+  issues.push(...built.issues);
+
+  const trustedProxies: Cidr[] = [];
+  config.trusted_proxies.forEach((text, i) => {
+    const c = parseCidr(text);
+    if (typeof c === 'string') issues.push({ path: `trusted_proxies[${i}]`, message: c });
+    else trustedProxies.push(c);
+  });
+
+  for (const [id, up] of Object.entries(config.upstreams)) {
+    up.targets.forEach((t, i) => {
+      try {
+        const u = new URL(t.url);
+        if (u.search !== '' || u.hash !== '') {
+          issues.push({ path: `upstreams.${id}.targets[${i}].url`, message: 'a target URL cannot carry a query or fragment' });
+        }
+        if (u.username !== '' || u.password !== '') {
+          issues.push({ path: `upstreams.${id}.targets[${i}].url`, message: 'credentials in a target URL would be logged; use a request-transform policy' });
+        }
+      } catch {
+        issues.push({ path: `upstreams.${id}.targets[${i}].url`, message: `"${t.url}" is not a valid URL` });
+      }
+    });
+  }
+
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  return Object.freeze({
+    source: config,
+    file: opts.file !== undefined ? path.resolve(opts.file) : undefined,
+    router: built.router,
+    routes: Object.freeze(routes),
+    policies,
+    consumerPolicies,
+    consumerErrors,
+    trustedProxies: Object.freeze(trustedProxies),
+    callLogPath: path.resolve(baseDir, config.call_log.path),
+    apiKeys: keys.index,
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Reading a config file: YAML → schema validation (defaults filled) → compile. Every problem is
+ * returned with its path; nothing here replaces a running config (src/server/runtime.ts does that
+ * only after this succeeds).
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { ConfigError, type ConfigIssue } from '../pipeline/types.ts';
+import { compileConfig, type CompiledConfig } from './compile.ts';
+import { ConfigSchema, type Config } from './schema.ts';
+import { validate } from './validate.ts';
+
+export type LoadResult =
+  | { readonly ok: true; readonly compiled: CompiledConfig }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** Parses and validates YAML text; `name` is used in messages (a file path). */
+export function parseConfigText(text: string, name: string): { config?: Config; issues: ConfigIssue[] } {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      issues: doc.errors.map((e) => ({
+        path: e.linePos?.[0] !== undefined ? `${name}:${e.linePos[0].line}:${e.linePos[0].col}` : name,
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
+    };
+  }
+  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { issues: [{ path: '(root)', message: 'the config must be a YAML mapping' }] };
+  }
+  const issues = validate(ConfigSchema, value, '');
+  if (issues.length > 0) return { issues };
+  return { config: value as Config, issues: [] };
+}
+
+export function loadConfigText(
+  text: string,
+  opts: { file?: string; env?: Readonly<Record<string, string | undefined>> } = {},
+): LoadResult {
+  const parsed = parseConfigText(text, opts.file ?? '(config)');
+  if (parsed.config === undefined) return { ok: false, issues: parsed.issues };
+  try {
+    return { ok: true, compiled: compileConfig(parsed.config, opts) };
+  } catch (err) {
+    if (err instanceof ConfigError) return { ok: false, issues: err.issues };
+    throw err;
+  }
+}
+
+export function loadConfigFile(file: string, env?: Readonly<Record<string, string | undefined>>): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, issues: [{ path: file, message: `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
+  }
+  return loadConfigText(text, env === undefined ? { file } : { file, env });
+}

@@ -1,0 +1,242 @@
+/**
+ * The configuration schema: the single source of truth. It validates the YAML file (and later the
+ * admin API), types the code through `Static<>`, and is published as JSON Schema for editors
+ * (`npm run schema` writes schema/pinpoint.schema.json, with each policy type's own config schema).
+ *
+ * Every field has a description and, where it has one, a default. Policy configs are validated
+ * per type against the policy module's schema (src/policies/<type>/schema.ts) so that errors name
+ * the policy instance (`policies.orders-write-key.config.required_scopes`).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const Id = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$',
+  description: 'Stable identifier: letters, digits, and _ . : - (it appears in denials and logs).',
+});
+
+export const Duration = Type.String({
+  pattern: '^[0-9]+(ms|s|m|h|d)$',
+  description: 'A duration such as 500ms, 30s, 15m, 24h or 7d.',
+});
+
+export const ErrorsMode = Type.Union([Type.Literal('public'), Type.Literal('detailed')], {
+  description:
+    'public: code, layer, policy and request id only (safe for the internet). detailed: adds the human detail, the remediation and non-secret evidence.',
+});
+
+const Target = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^https?://',
+      description: 'Base URL of the target, e.g. http://10.0.0.5:8080. A path here is prefixed to every request path.',
+    }),
+    weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Relative share of requests with balance: weighted.' }),
+  },
+  { additionalProperties: false },
+);
+
+const Upstream = Type.Object(
+  {
+    targets: Type.Array(Target, { minItems: 1, description: 'Where requests go.' }),
+    balance: Type.Union([Type.Literal('round_robin'), Type.Literal('weighted')], {
+      default: 'round_robin',
+      description: 'round_robin cycles through healthy targets; weighted uses smooth weighted round-robin (target weights).',
+    }),
+    timeouts: Type.Object(
+      {
+        connect_ms: Type.Integer({ minimum: 1, default: 5000, description: 'Time allowed to open a TCP/TLS connection.' }),
+        response_ms: Type.Integer({ minimum: 1, default: 60000, description: 'Time allowed until the response headers arrive.' }),
+        idle_ms: Type.Integer({ minimum: 1, default: 60000, description: 'Longest gap between body chunks before the exchange is aborted.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    retries: Type.Object(
+      {
+        attempts: Type.Integer({
+          minimum: 0,
+          maximum: 5,
+          default: 1,
+          description: 'Extra attempts on another target, only for idempotent methods (RFC 9110 §9.2.2) without a streamed body.',
+        }),
+        on_status: Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), {
+          default: [502, 503, 504],
+          description: 'Upstream statuses that trigger a retry (connection failures always do).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    health: Type.Object(
+      {
+        max_fails: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failures (connect error, reset, timeout, 5xx) that take a target out.' }),
+        fail_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'How long a failed target rests before it is tried again.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Passive health checks, judged from live traffic.' },
+    ),
+    connections: Type.Integer({ minimum: 1, maximum: 10000, default: 128, description: 'Keep-alive connection pool size per target.' }),
+  },
+  { additionalProperties: false },
+);
+
+const PolicyRefs = Type.Array(Id, {
+  default: [],
+  description: 'Ids of entries in `policies`, attached here. Order inside a list does not matter: the pipeline order does.',
+});
+
+const ApiKey = Type.Object(
+  {
+    id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Non-secret key id shown in logs, traces and denials.' }),
+    hash: Type.Optional(
+      Type.String({
+        pattern: '^sha256:[0-9a-f]{64}$',
+        description: 'SHA-256 of the key, as printed by `pinpoint hash-key`. The key itself is never stored.',
+      }),
+    ),
+    key_env: Type.Optional(
+      Type.String({ description: 'Name of an environment variable holding the key; it is hashed at load and not kept.' }),
+    ),
+    scopes: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Scopes granted to this key.' }),
+    expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339 time after which the key is refused.' })),
+    revoked: Type.Boolean({ default: false, description: 'A revoked key is refused with its own code (not just "invalid").' }),
+  },
+  { additionalProperties: false },
+);
+
+const Consumer = Type.Object(
+  {
+    id: Id,
+    description: Type.Optional(Type.String()),
+    errors: Type.Optional(ErrorsMode),
+    credentials: Type.Object(
+      { api_keys: Type.Array(ApiKey, { default: [] }) },
+      { additionalProperties: false, default: {} },
+    ),
+    policies: PolicyRefs,
+  },
+  { additionalProperties: false },
+);
+
+const PolicyInstance = Type.Object(
+  {
+    type: Type.String({ description: 'Policy type, e.g. api-key, ip-rules, request-size.' }),
+    mode: Type.Union([Type.Literal('enforce'), Type.Literal('monitor')], {
+      default: 'enforce',
+      description: 'monitor: a would-be denial is traced and counted, and the request goes on.',
+    }),
+    description: Type.Optional(Type.String()),
+    config: Type.Unknown({ default: {}, description: 'The policy type\u2019s own settings (see docs/policies).' }),
+  },
+  { additionalProperties: false },
+);
+
+const HttpMethod = Type.Union(
+  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'].map((m) => Type.Literal(m)),
+);
+
+const Route = Type.Object(
+  {
+    id: Id,
+    description: Type.Optional(Type.String()),
+    hosts: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Host names this route answers (exact, or *.example.com). Empty: any host.',
+    }),
+    paths: Type.Array(
+      Type.String({
+        pattern: '^/',
+        description: 'Path template: /orders, /orders/{id} (one segment), /files/* (prefix: anything below).',
+      }),
+      { minItems: 1 },
+    ),
+    methods: Type.Array(HttpMethod, { default: [], description: 'Accepted methods. Empty: all.' }),
+    upstream: Id,
+    strip_prefix: Type.Optional(
+      Type.String({ pattern: '^/', description: 'Remove this leading path before forwarding (/api/orders → /orders).' }),
+    ),
+    preserve_host: Type.Boolean({
+      default: false,
+      description: 'Send the client\u2019s Host header upstream instead of the target\u2019s host (the original is always in X-Forwarded-Host).',
+    }),
+    errors: Type.Optional(ErrorsMode),
+    policies: PolicyRefs,
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    version: Type.Literal(1, { description: 'Config format version.' }),
+    listen: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0', description: 'Address the proxy binds.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Proxy port.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    admin: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ default: '127.0.0.1', description: 'Admin API address; keep it off the internet.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9180 }),
+        token_hash: Type.Optional(
+          Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'SHA-256 of the admin bearer token (`pinpoint hash-key`).' }),
+        ),
+        token_env: Type.String({
+          default: 'PINPOINT_ADMIN_TOKEN',
+          description: 'Environment variable holding the admin token when token_hash is not set. With neither, the admin API answers only /healthz and /metrics.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    trusted_proxies: Type.Array(Type.String(), {
+      default: [],
+      description:
+        'CIDRs of proxies/load balancers in front of the gateway. Only their X-Forwarded-For / Forwarded entries are believed when deciding the client IP.',
+    }),
+    errors: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('public'), Type.Literal('detailed')], { default: 'public' }),
+        type_base: Type.String({
+          default: 'urn:pinpoint:error:',
+          description: 'Prefix of the RFC 9457 `type` member; the lower-case code is appended. Point it at your copy of docs/errors.md to make it resolvable.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    request_id: Type.Object(
+      {
+        header: Type.String({ default: 'x-request-id', description: 'Header carrying the request id both ways.' }),
+        trust_incoming: Type.Boolean({ default: true, description: 'Keep a valid incoming id (1–200 chars of [A-Za-z0-9._:-]).' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    call_log: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        path: Type.String({ default: 'var/pinpoint-calls.db', description: 'SQLite file (relative to the config file).' }),
+        retention: Type.Union([Duration, Type.Null()], { default: '7d', description: 'Entries older than this are deleted; null keeps everything.' }),
+        batch_size: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
+        flush_interval_ms: Type.Integer({ minimum: 1, maximum: 60000, default: 100 }),
+        queue_limit: Type.Integer({ minimum: 1, default: 100000, description: 'Entries held in memory before overload applies.' }),
+        overload: Type.Union([Type.Literal('block'), Type.Literal('drop_oldest'), Type.Literal('sample')], {
+          default: 'block',
+          description: 'At queue_limit: block (write now, slowing requests, nothing lost), drop_oldest, or sample. Drops are counted in metrics and logged.',
+        }),
+        sample_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Share kept under overload: sample.' }),
+        upstream_body_bytes: Type.Integer({ minimum: 0, maximum: 65536, default: 4096, description: 'How much of an upstream 4xx/5xx body is kept in the log.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    upstreams: Type.Record(Id, Upstream, { description: 'Named groups of targets.' }),
+    policies: Type.Record(Id, PolicyInstance, { default: {}, description: 'Policy instances by id.' }),
+    global: Type.Object({ policies: PolicyRefs }, { additionalProperties: false, default: {}, description: 'Policies applied to every route.' }),
+    consumers: Type.Array(Consumer, { default: [] }),
+    routes: Type.Array(Route, { minItems: 1 }),
+  },
+  { additionalProperties: false, title: 'Pinpoint gateway configuration' },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type RouteConfig = Static<typeof Route>;
+export type UpstreamConfig = Static<typeof Upstream>;
+export type ConsumerConfig = Static<typeof Consumer>;
+export type PolicyInstanceConfig = Static<typeof PolicyInstance>;

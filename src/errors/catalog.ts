@@ -1,0 +1,259 @@
+/**
+ * The request-time error catalog: one entry per reason the gateway answers a request itself.
+ *
+ * Rules (see docs/errors.md, which is generated from this file and checked by a test):
+ * - Codes are stable and append-only: never renamed, never reused. A retired code stays here with
+ *   `retired: true` so its number and meaning cannot come back with another sense.
+ * - `status` follows RFC 9110: 401 when credentials are missing or not valid (with WWW-Authenticate),
+ *   403 when the caller is known but not allowed, 404/405 for routing, 413, 415, 429, 5xx for
+ *   upstream and gateway failures.
+ * - `layer` is who produced the cause: the client's request, the gateway's policy, the upstream.
+ * - `proxyStatus` is the RFC 9209 error type put in the `Proxy-Status` header.
+ * - `remediation` is a template: `{name}` is filled from the decision's evidence, so the fix names
+ *   the key, scope or limit involved. A placeholder missing from evidence is left as its name.
+ *
+ * Config-time problems are not here: see src/config/errors.ts.
+ */
+
+export type Layer = 'client' | 'gateway' | 'upstream' | 'provider';
+
+/** RFC 9209 §2.3 Proxy Error Types used by Pinpoint. */
+export type ProxyErrorType =
+  | 'http_request_denied'
+  | 'http_request_error'
+  | 'destination_not_found'
+  | 'destination_unavailable'
+  | 'dns_error'
+  | 'connection_refused'
+  | 'connection_terminated'
+  | 'connection_timeout'
+  | 'http_response_timeout'
+  | 'http_protocol_error'
+  | 'proxy_internal_error'
+  | 'http_request_body_size_exceeded';
+
+export interface CatalogEntry {
+  /** HTTP status the gateway answers with. */
+  readonly status: number;
+  /** Short, stable, human title (RFC 9457 `title`). */
+  readonly title: string;
+  readonly layer: Layer;
+  /** Whether sending the same request again may succeed without any change. */
+  readonly retryable: boolean;
+  readonly proxyStatus: ProxyErrorType;
+  /** What to change so the request passes; `{evidence_field}` placeholders are filled in. */
+  readonly remediation: string;
+  /** Set on a code that is no longer emitted; kept so the code is never reused. */
+  readonly retired?: true;
+}
+
+export const CATALOG = {
+  ROUTE_NOT_FOUND: {
+    status: 404,
+    title: 'No route matches this request',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'destination_not_found',
+    remediation:
+      'Check the URL: path, letter case and trailing slash must match a configured route. Nearest routes: {nearest}.',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    title: 'The route does not accept this method',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Send one of the methods this path accepts: {allow}.',
+  },
+  AUTH_KEY_MISSING: {
+    status: 401,
+    title: 'No API key was sent',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Send an API key in {accepted}.',
+  },
+  AUTH_KEY_WRONG_PLACE: {
+    status: 401,
+    title: 'An API key was sent, but not where this route accepts it',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Move the key from {found_in} to {accepted}.',
+  },
+  AUTH_KEY_INVALID: {
+    status: 401,
+    title: 'The API key is not known',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation:
+      'Check the key for typos and that it belongs to this environment; ask the API owner for a valid key.',
+  },
+  AUTH_KEY_EXPIRED: {
+    status: 401,
+    title: 'The API key has expired',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Key {key_id} expired at {expired_at}; use a current key or have its expiry extended.',
+  },
+  AUTH_KEY_REVOKED: {
+    status: 401,
+    title: 'The API key has been revoked',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Key {key_id} was revoked; stop using it and obtain a new key.',
+  },
+  AUTH_KEY_SCOPE_MISSING: {
+    status: 403,
+    title: 'The API key lacks a scope this route requires',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation:
+      'Key {key_id} lacks scope {missing_scopes}; grant it to the key, or use a key that has it.',
+  },
+  IP_DENIED: {
+    status: 403,
+    title: 'The client IP address is in a deny list',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation:
+      'Client IP {client_ip} matches deny rule {rule}. If that is not your address, a proxy in front of the gateway may not be listed in trusted_proxies.',
+  },
+  IP_NOT_ALLOWED: {
+    status: 403,
+    title: 'The client IP address is not in the allow list',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation:
+      'Client IP {client_ip} (taken from {ip_source}) is not in the allow list; call from an allowed network or add it. If that is not your address, add the proxy in front of the gateway to trusted_proxies.',
+  },
+  BODY_TOO_LARGE: {
+    status: 413,
+    title: 'The request body is larger than this route accepts',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_body_size_exceeded',
+    remediation: 'Send at most {limit_bytes} bytes (received {received_bytes}).',
+  },
+  REQUEST_MALFORMED: {
+    status: 400,
+    title: 'The request is not valid HTTP',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_error',
+    remediation: 'Fix the request framing or headers: {reason}.',
+  },
+  UPSTREAM_CONNECT_REFUSED: {
+    status: 502,
+    title: 'The upstream refused the connection',
+    layer: 'upstream',
+    retryable: true,
+    proxyStatus: 'connection_refused',
+    remediation: 'Upstream {upstream} target {target} is not listening; start it or fix its address.',
+  },
+  UPSTREAM_CONNECT_TIMEOUT: {
+    status: 504,
+    title: 'Connecting to the upstream timed out',
+    layer: 'upstream',
+    retryable: true,
+    proxyStatus: 'connection_timeout',
+    remediation:
+      'Upstream {upstream} target {target} did not accept a connection within {timeout_ms} ms; check the network path and the target.',
+  },
+  UPSTREAM_RESET: {
+    status: 502,
+    title: 'The upstream closed the connection before answering',
+    layer: 'upstream',
+    retryable: true,
+    proxyStatus: 'connection_terminated',
+    remediation: 'Upstream {upstream} target {target} dropped the connection; check its logs for crashes or limits.',
+  },
+  UPSTREAM_RESPONSE_TIMEOUT: {
+    status: 504,
+    title: 'The upstream did not answer in time',
+    layer: 'upstream',
+    retryable: true,
+    proxyStatus: 'http_response_timeout',
+    remediation:
+      'Upstream {upstream} target {target} sent no response within {timeout_ms} ms; make it faster or raise timeouts.response_ms.',
+  },
+  UPSTREAM_DNS_FAILED: {
+    status: 502,
+    title: 'The upstream host name could not be resolved',
+    layer: 'upstream',
+    retryable: true,
+    proxyStatus: 'dns_error',
+    remediation: 'Host of upstream {upstream} target {target} does not resolve; fix the target URL or DNS.',
+  },
+  UPSTREAM_PROTOCOL_ERROR: {
+    status: 502,
+    title: 'The upstream sent an invalid HTTP response',
+    layer: 'upstream',
+    retryable: false,
+    proxyStatus: 'http_protocol_error',
+    remediation: 'Upstream {upstream} target {target} answered with malformed HTTP: {reason}.',
+  },
+  UPSTREAM_NO_HEALTHY_TARGET: {
+    status: 503,
+    title: 'No healthy upstream target is available',
+    layer: 'upstream',
+    retryable: true,
+    proxyStatus: 'destination_unavailable',
+    remediation:
+      'Every target of upstream {upstream} failed recently and is resting until {retry_at}; fix the targets or add healthy ones.',
+  },
+  GATEWAY_INTERNAL_ERROR: {
+    status: 500,
+    title: 'The gateway failed while handling the request',
+    layer: 'gateway',
+    retryable: true,
+    proxyStatus: 'proxy_internal_error',
+    remediation: 'This is a gateway fault, not the client’s; report request id {request_id} to the operator.',
+  },
+  GATEWAY_SHUTTING_DOWN: {
+    status: 503,
+    title: 'The gateway is shutting down',
+    layer: 'gateway',
+    retryable: true,
+    proxyStatus: 'destination_unavailable',
+    remediation: 'Retry the request; another gateway instance will take it.',
+  },
+  CLIENT_CLOSED_REQUEST: {
+    status: 499,
+    title: 'The client closed the connection before the response was sent',
+    layer: 'client',
+    retryable: true,
+    proxyStatus: 'connection_terminated',
+    remediation: 'Nothing was denied: the client went away. Raise the client timeout if it gave up too early.',
+  },
+} as const satisfies Record<string, CatalogEntry>;
+
+export type Code = keyof typeof CATALOG;
+
+export const CODES = Object.keys(CATALOG) as Code[];
+
+export function isCode(value: string): value is Code {
+  return Object.hasOwn(CATALOG, value);
+}
+
+/** Fills `{name}` placeholders from evidence; arrays are joined, missing names are kept visible. */
+export function renderTemplate(template: string, values: Readonly<Record<string, unknown>>): string {
+  return template.replace(/\{([a-z_]+)\}/g, (whole, name: string) => {
+    const v = values[name];
+    if (v === undefined || v === null) return whole;
+    if (Array.isArray(v)) return v.map(String).join(', ');
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return JSON.stringify(v);
+  });
+}
+
+/** The anchor of a code in docs/errors.md (GitHub-style heading slug). */
+export function docsAnchor(code: Code): string {
+  return code.toLowerCase();
+}

@@ -1,0 +1,47 @@
+/**
+ * CIDR parsing and matching on Node's `net.BlockList` (IPv4 and IPv6, no hand-written bit math).
+ * IPv4-mapped IPv6 addresses (::ffff:192.0.2.1, how a dual-stack socket reports IPv4 clients)
+ * are normalised to IPv4 so that an IPv4 rule matches them.
+ */
+import { BlockList, isIP } from 'node:net';
+
+export interface Cidr {
+  /** As written in config, for traces and denials. */
+  readonly text: string;
+  readonly list: BlockList;
+}
+
+/** Parses `10.0.0.0/8`, `2001:db8::/32` or a single address; returns an error message or the rule. */
+export function parseCidr(text: string): Cidr | string {
+  const slash = text.indexOf('/');
+  const addr = slash === -1 ? text : text.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return `"${text}" is not an IP address or CIDR`;
+  const max = family === 4 ? 32 : 128;
+  let prefix = max;
+  if (slash !== -1) {
+    const p = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(p) || Number(p) > max) return `"${text}" has an invalid prefix length (0-${max})`;
+    prefix = Number(p);
+  }
+  const list = new BlockList();
+  list.addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  return { text, list };
+}
+
+export function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+export function ipFamily(ip: string): 'ipv4' | 'ipv6' | undefined {
+  const f = isIP(ip);
+  return f === 4 ? 'ipv4' : f === 6 ? 'ipv6' : undefined;
+}
+
+/** The first rule containing `ip`, or undefined. `ip` must already be normalised. */
+export function firstMatch(rules: readonly Cidr[], ip: string): Cidr | undefined {
+  const family = ipFamily(ip);
+  if (family === undefined) return undefined;
+  for (const r of rules) if (r.list.check(ip, family)) return r;
+  return undefined;
+}

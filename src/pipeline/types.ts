@@ -1,0 +1,164 @@
+/**
+ * The policy contract. A policy is a folder under src/policies/<type>/ exporting a
+ * {@link PolicyModule}: its config schema, a `compile` step run once per config load, and the
+ * compiled policy's pure `decide`. The same `decide` runs in live enforcement, in dry-run
+ * diagnosis and in traces: there is no second implementation that could drift.
+ */
+import type { TSchema, Static } from '@sinclair/typebox';
+import type { Code } from '../errors/catalog.ts';
+import type { KeyIndex } from '../credentials/api-keys.ts';
+
+/** What a policy may read about a request. Built once per request; never mutated by policies. */
+export interface RequestFacts {
+  readonly method: string;
+  /** Path without the query string, as received (not decoded). */
+  readonly path: string;
+  /** Raw query string without '?', or '' when none. */
+  readonly rawQuery: string;
+  readonly host: string;
+  /** Lower-cased header names, as Node's IncomingMessage exposes them. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The client IP after applying trusted_proxies (see src/proxy/forwarded.ts). */
+  readonly clientIp: string;
+  /** Where clientIp came from: 'socket' or the forwarding header that carried it. */
+  readonly clientIpSource: 'socket' | 'x-forwarded-for' | 'forwarded';
+  /** Route path parameters, e.g. { id: '42' } for /orders/{id}. */
+  readonly params: Readonly<Record<string, string | undefined>>;
+  /** Declared body length, or undefined for chunked / absent bodies. */
+  readonly contentLength: number | undefined;
+  /** Wall-clock time of the decision in ms since the epoch (injected so decide stays pure). */
+  readonly now: number;
+}
+
+/** The caller, once an authentication policy has identified it. */
+export interface Identity {
+  readonly consumer: string;
+  /** Non-secret id of the credential used (a key's id, never the key). */
+  readonly credentialId: string;
+  readonly credentialType: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+/** The per-request state a policy can see: facts plus what earlier policies established. */
+export interface DecisionContext {
+  readonly facts: RequestFacts;
+  readonly identity: Identity | undefined;
+  readonly routeId: string | undefined;
+}
+
+export type Evidence = Readonly<Record<string, string | number | boolean | readonly string[] | null>>;
+
+export interface Allow {
+  readonly outcome: 'allow';
+  /** Which rule allowed, for the trace (e.g. 'key k_read', 'allow 10.0.0.0/8'). */
+  readonly rule: string;
+  readonly evidence?: Evidence;
+  /** Set by authentication policies. */
+  readonly identity?: Identity;
+}
+
+export interface Skip {
+  readonly outcome: 'skip';
+  readonly rule: string;
+}
+
+export interface Deny {
+  readonly outcome: 'deny';
+  readonly code: Code;
+  readonly rule: string;
+  /** Non-secret facts that explain the denial; also fills the catalog remediation template. */
+  readonly evidence: Evidence;
+  /** Extra response headers the denial needs (WWW-Authenticate, Retry-After, Allow…). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Set when the caller was identified but is not allowed (e.g. a valid key lacking a scope). */
+  readonly identity?: Identity;
+}
+
+export type Decision = Allow | Skip | Deny;
+
+export type Mode = 'enforce' | 'monitor';
+
+/** A policy instance after compile: frozen config and a pure decision function. */
+export interface CompiledPolicy {
+  readonly id: string;
+  readonly type: string;
+  readonly mode: Mode;
+  /** Set by policies that limit the request body; the proxy enforces it while the body streams. */
+  readonly bodyLimit?: number;
+  decide(ctx: DecisionContext): Decision;
+}
+
+export interface CompileContext {
+  /** Consumers as configured. */
+  readonly consumers: readonly ConsumerSpec[];
+  /** Every consumer's API keys, indexed once per config load (src/credentials/api-keys.ts). */
+  readonly apiKeys: KeyIndex;
+  /** Resolves an environment variable for `*_env` fields; injected for tests. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** JSON-pointer-ish path of this policy in the config, for error messages. */
+  readonly path: string;
+}
+
+/** A problem found while compiling, naming the config path. */
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface PolicyModule<S extends TSchema = TSchema> {
+  /** The public id users type in config (`type: api-key`). */
+  readonly type: string;
+  /** One line on what it does, shown in docs and the console. */
+  readonly summary: string;
+  /** Config schema; every field carries a description and default. */
+  readonly schema: S;
+  /**
+   * Turns validated config into a compiled policy. Throws {@link ConfigError} (with paths) for
+   * problems the schema cannot express, so a bad config never goes live.
+   */
+  compile(
+    config: Static<S>,
+    meta: { readonly id: string; readonly mode: Mode },
+    ctx: CompileContext,
+  ): CompiledPolicy;
+}
+
+/** A consumer as written in config (see src/config/schema.ts). */
+export interface ConsumerSpec {
+  readonly id: string;
+  readonly errors?: 'public' | 'detailed' | undefined;
+  readonly credentials?: {
+    readonly api_keys?: readonly ApiKeySpec[] | undefined;
+  } | undefined;
+}
+
+export interface ApiKeySpec {
+  readonly id: string;
+  readonly hash?: string | undefined;
+  readonly key_env?: string | undefined;
+  readonly scopes?: readonly string[] | undefined;
+  readonly expires_at?: string | undefined;
+  readonly revoked?: boolean | undefined;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** One line of the decision trace, stored in the call log and shown by explain/trace. */
+export interface TraceEntry {
+  /** Policy instance id from config, or a reserved id ('router', 'upstream:<id>'). */
+  readonly policy: string;
+  readonly type: string;
+  readonly outcome: 'allow' | 'deny' | 'skip' | 'monitor';
+  readonly rule: string;
+  readonly code?: Code;
+  readonly evidence?: Evidence;
+  /** Time spent in decide, microseconds. */
+  readonly us: number;
+}

@@ -1,0 +1,13 @@
+/**
+ * The policy registry: every policy type, listed explicitly (no import side effects). To add a
+ * policy, copy a sibling folder, add it here, and give it a place in src/pipeline/order.ts.
+ */
+import type { PolicyModule } from '../pipeline/types.ts';
+import { apiKey } from './api-key/index.ts';
+import { ipRules } from './ip-rules/index.ts';
+import { requestSize } from './request-size/index.ts';
+
+// PolicyModule is generic in its schema; the registry only needs the erased form.
+export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize];
+
+export const POLICY_BY_TYPE: ReadonlyMap<string, PolicyModule> = new Map(POLICY_MODULES.map((m) => [m.type, m]));

@@ -1,0 +1,102 @@
+/**
+ * Who is the client, and what the upstream is told about it.
+ *
+ * Client IP: the socket peer, unless the peer is a trusted proxy, in which case the
+ * X-Forwarded-For (or RFC 7239 Forwarded) chain is walked from the right, skipping trusted hops;
+ * the first untrusted hop is the client. Entries added by anyone else are spoofable and ignored.
+ *
+ * Upstream headers: X-Forwarded-For/-Proto/-Host, X-Real-IP and Forwarded are (re)written so the
+ * upstream sees the real client (denial cause 25: forwarding headers lost). A chain from an
+ * untrusted peer is replaced, not extended, so a client cannot plant addresses upstream.
+ */
+import { isIP } from 'node:net';
+import { firstMatch, normaliseIp, type Cidr } from '../net/cidr.ts';
+
+export interface ClientAddress {
+  readonly ip: string;
+  readonly source: 'socket' | 'x-forwarded-for' | 'forwarded';
+  /** Whether the socket peer is a trusted proxy (its forwarding headers are believed). */
+  readonly peerTrusted: boolean;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/** Extracts `for=` node addresses from an RFC 7239 Forwarded header, in order. */
+export function parseForwardedFor(value: string): string[] {
+  const out: string[] = [];
+  for (const element of value.split(',')) {
+    for (const pair of element.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
+      let v = pair.slice(eq + 1).trim();
+      if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+      // "[2001:db8::1]:4711" or "192.0.2.43:47011" → address only (RFC 7239 §6).
+      if (v.startsWith('[')) v = v.slice(1, v.indexOf(']'));
+      else if (v.split(':').length === 2) v = v.slice(0, v.indexOf(':'));
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+function walk(chain: readonly string[], trusted: readonly Cidr[]): string | undefined {
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const ip = normaliseIp((chain[i] as string).trim());
+    if (isIP(ip) === 0) return undefined; // garbage in the chain: stop believing it
+    if (firstMatch(trusted, ip) === undefined) return ip;
+  }
+  // Every hop trusted: the leftmost is the origin.
+  const first = chain[0]?.trim();
+  return first !== undefined && isIP(normaliseIp(first)) !== 0 ? normaliseIp(first) : undefined;
+}
+
+export function clientAddress(
+  remote: string | undefined,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  trusted: readonly Cidr[],
+): ClientAddress {
+  const peer = normaliseIp(remote ?? '');
+  if (trusted.length === 0 || firstMatch(trusted, peer) === undefined) return { ip: peer, source: 'socket', peerTrusted: false };
+  const fwd = headerValue(headers.forwarded);
+  if (fwd !== undefined) {
+    const ip = walk(parseForwardedFor(fwd), trusted);
+    if (ip !== undefined) return { ip, source: 'forwarded', peerTrusted: true };
+  }
+  const xff = headerValue(headers['x-forwarded-for']);
+  if (xff !== undefined) {
+    const ip = walk(xff.split(','), trusted);
+    if (ip !== undefined) return { ip, source: 'x-forwarded-for', peerTrusted: true };
+  }
+  return { ip: peer, source: 'socket', peerTrusted: true };
+}
+
+function forwardedNode(ip: string): string {
+  return isIP(ip) === 6 ? `"[${ip}]"` : ip;
+}
+
+/**
+ * Sets the forwarding headers on `out` (the upstream request headers, lower-case keys).
+ * `proto` is the scheme the client used to reach us; `host` the Host it asked for.
+ */
+export function setForwardingHeaders(
+  out: Record<string, string | string[]>,
+  incoming: Readonly<Record<string, string | string[] | undefined>>,
+  peer: string,
+  client: ClientAddress,
+  proto: string,
+  host: string,
+): void {
+  const peerIp = normaliseIp(peer);
+  const prevXff = client.peerTrusted ? headerValue(incoming['x-forwarded-for']) : undefined;
+  out['x-forwarded-for'] = prevXff !== undefined && prevXff !== '' ? `${prevXff}, ${peerIp}` : peerIp;
+  const prevProto = client.peerTrusted ? headerValue(incoming['x-forwarded-proto']) : undefined;
+  out['x-forwarded-proto'] = prevProto ?? proto;
+  const prevHost = client.peerTrusted ? headerValue(incoming['x-forwarded-host']) : undefined;
+  out['x-forwarded-host'] = prevHost ?? host;
+  out['x-real-ip'] = client.ip;
+  const prevFwd = client.peerTrusted ? headerValue(incoming.forwarded) : undefined;
+  const element = `for=${forwardedNode(peerIp)};proto=${proto};host="${host.replace(/["\\]/g, '')}"`;
+  out.forwarded = prevFwd !== undefined && prevFwd !== '' ? `${prevFwd}, ${element}` : element;
+}

@@ -1,0 +1,232 @@
+/**
+ * One gateway process: proxy listener, optional admin listener, call log, config reload on file
+ * change or SIGHUP, graceful shutdown. In cluster mode (src/server/cluster.ts) the workers run this
+ * without admin, and the primary runs the admin API.
+ */
+import { createServer, type Server } from 'node:http';
+import { watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { SqliteCallLogStore } from '../calllog/sqlite.ts';
+import { CallLogWriter } from '../calllog/writer.ts';
+import { parseDuration, type CompiledConfig } from '../config/compile.ts';
+import { loadConfigFile } from '../config/load.ts';
+import { sha256 } from '../credentials/api-keys.ts';
+import type { ConfigIssue } from '../pipeline/types.ts';
+import { Upstreams } from '../proxy/upstreams.ts';
+import { createAdminServer } from './admin.ts';
+import { createRequestHandler, type Runtime } from './gateway.ts';
+import { Metrics } from './metrics.ts';
+import { createUpgradeHandler } from './upgrade.ts';
+
+export interface AppOptions {
+  readonly configFile: string;
+  readonly port?: number;
+  readonly host?: string;
+  readonly logger: Logger;
+  /** Run the admin listener in this process (false for cluster workers). */
+  readonly admin?: boolean;
+  /** Watch the config file and reload on change (the cluster primary watches for workers). */
+  readonly watch?: boolean;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Grace period for in-flight requests on shutdown. */
+  readonly shutdownGraceMs?: number;
+}
+
+export class StartupError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(message: string, issues: readonly ConfigIssue[] = []) {
+    super(message);
+    this.issues = issues;
+  }
+}
+
+export class App {
+  readonly metrics = new Metrics();
+  readonly #opts: AppOptions;
+  #rt: Runtime;
+  #server: Server | undefined;
+  #admin: Server | undefined;
+  #store: SqliteCallLogStore | undefined;
+  #writer: CallLogWriter | undefined;
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  private constructor(opts: AppOptions, compiled: CompiledConfig) {
+    this.#opts = opts;
+    this.#rt = { compiled, upstreams: Upstreams.build(compiled.source.upstreams) };
+  }
+
+  static async start(opts: AppOptions): Promise<App> {
+    const loaded = loadConfigFile(opts.configFile, opts.env);
+    if (!loaded.ok) throw new StartupError(`config ${opts.configFile} is invalid`, loaded.issues);
+    const app = new App(opts, loaded.compiled);
+    await app.#listen();
+    return app;
+  }
+
+  get config(): CompiledConfig {
+    return this.#rt.compiled;
+  }
+
+  get port(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get adminPort(): number {
+    return (this.#admin?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get writer(): CallLogWriter | undefined {
+    return this.#writer;
+  }
+
+  async #listen(): Promise<void> {
+    const cfg = this.#rt.compiled.source;
+    const log = this.#opts.logger;
+    if (cfg.call_log.enabled) {
+      try {
+        this.#store = new SqliteCallLogStore(this.#rt.compiled.callLogPath);
+      } catch (err) {
+        throw new StartupError(`call log: ${(err as Error).message}`);
+      }
+      this.#writer = new CallLogWriter(this.#store, {
+        batchSize: cfg.call_log.batch_size,
+        flushIntervalMs: cfg.call_log.flush_interval_ms,
+        queueLimit: Math.max(cfg.call_log.queue_limit, cfg.call_log.batch_size),
+        overload: cfg.call_log.overload,
+        sampleRate: cfg.call_log.sample_rate,
+        retentionMs: cfg.call_log.retention === null ? null : parseDuration(cfg.call_log.retention),
+        onError: (err) => {
+          this.metrics.callLogWriteFailures.inc();
+          log.error({ err: err.message, store: this.#rt.compiled.callLogPath }, 'call log write failed; entries kept for retry');
+        },
+        onDrop: (count, reason) => {
+          this.metrics.callLogDropped.inc({ reason }, count);
+          log.warn({ count, reason }, 'call log overloaded: entries dropped');
+        },
+      });
+    }
+    const deps = {
+      current: () => this.#rt,
+      callLog: this.#writer,
+      metrics: this.metrics,
+      shuttingDown: () => this.#closing,
+      onInternalError: (err: unknown, requestId: string) => log.error({ err, request_id: requestId }, 'internal error'),
+    };
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000 }, createRequestHandler(deps));
+    server.on('upgrade', createUpgradeHandler(deps));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // Malformed HTTP never reaches a handler: answer 400 in the envelope where the socket allows.
+      if (!socket.writable || err.code === 'ECONNRESET') {
+        socket.destroy();
+        return;
+      }
+      const body = JSON.stringify({ type: `${cfg.errors.type_base}request_malformed`, title: 'The request is not valid HTTP', status: 400, code: 'REQUEST_MALFORMED', layer: 'client', policy: 'http', request_id: null });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\nx-pinpoint-code: REQUEST_MALFORMED\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    });
+    this.#server = server;
+    const port = this.#opts.port ?? cfg.listen.port;
+    const host = this.#opts.host ?? cfg.listen.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new StartupError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+    if (this.#opts.admin !== false && cfg.admin.enabled) {
+      this.#admin = createAdminServer({
+        tokenHash: () => this.adminTokenHash(),
+        readStore: () => {
+          this.#writer?.flush();
+          return this.#store;
+        },
+        metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+        reload: () => this.reload(),
+        ready: () => !this.#closing,
+      });
+      const admin = this.#admin;
+      await new Promise<void>((resolve, reject) => {
+        admin.once('error', (err: NodeJS.ErrnoException) => reject(new StartupError(`cannot listen (admin) on ${cfg.admin.host}:${cfg.admin.port}: ${err.code ?? err.message}`)));
+        admin.listen(cfg.admin.port, cfg.admin.host, () => resolve());
+      });
+    }
+    if (this.#opts.watch !== false) this.#watch();
+    log.info({ port: this.port, admin_port: this.#admin !== undefined ? this.adminPort : null, config: this.#opts.configFile, routes: this.#rt.compiled.routes.length }, 'pinpoint listening');
+  }
+
+  adminTokenHash(): Buffer | undefined {
+    const cfg = this.#rt.compiled.source.admin;
+    if (cfg.token_hash !== undefined) return Buffer.from(cfg.token_hash.slice(7), 'hex');
+    const env = (this.#opts.env ?? process.env)[cfg.token_env];
+    return env !== undefined && env !== '' ? sha256(env) : undefined;
+  }
+
+  #watch(): void {
+    // Watch the folder: editors and config managers replace the file (new inode) rather than write it.
+    const file = path.resolve(this.#opts.configFile);
+    try {
+      this.#watcher = watch(path.dirname(file), (_event, name) => {
+        if (name !== path.basename(file)) return;
+        clearTimeout(this.#debounce);
+        this.#debounce = setTimeout(() => this.reload(), 200);
+      });
+      this.#watcher.unref();
+    } catch (err) {
+      this.#opts.logger.warn({ err: (err as Error).message }, 'config file watch unavailable; reload with SIGHUP');
+    }
+  }
+
+  /**
+   * Loads the config file again; applies it only if it is entirely valid. In-flight requests keep
+   * the runtime they started with; pools no longer used close when their requests finish.
+   */
+  reload(): { applied: boolean; issues: readonly ConfigIssue[] } {
+    const log = this.#opts.logger;
+    const loaded = loadConfigFile(this.#opts.configFile, this.#opts.env);
+    if (!loaded.ok) {
+      this.metrics.reloads.inc({ result: 'rejected' });
+      log.error({ issues: loaded.issues }, 'config reload rejected; the running config stays in force');
+      return { applied: false, issues: loaded.issues };
+    }
+    const prev = this.#rt;
+    const next: Runtime = { compiled: loaded.compiled, upstreams: Upstreams.build(loaded.compiled.source.upstreams, prev.upstreams) };
+    this.#rt = next;
+    void prev.upstreams.retire(next.upstreams);
+    this.metrics.reloads.inc({ result: 'applied' });
+    const a = prev.compiled.source;
+    const b = next.compiled.source;
+    if (JSON.stringify([a.listen, a.admin, a.call_log]) !== JSON.stringify([b.listen, b.admin, b.call_log])) {
+      log.warn('listen, admin and call_log changes take effect on restart');
+    }
+    log.info({ routes: next.compiled.routes.length }, 'config reloaded');
+    return { applied: true, issues: [] };
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), flushes the log. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#watcher?.close();
+    clearTimeout(this.#debounce);
+    const grace = this.#opts.shutdownGraceMs ?? 10_000;
+    const server = this.#server;
+    if (server !== undefined) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), grace);
+      await closed;
+      clearTimeout(timer);
+    }
+    const admin = this.#admin;
+    if (admin !== undefined) {
+      await new Promise<void>((resolve) => {
+        admin.close(() => resolve());
+        admin.closeAllConnections();
+      });
+    }
+    await this.#rt.upstreams.retire(undefined);
+    this.#writer?.close();
+    this.#opts.logger.info('pinpoint stopped');
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The per-request record: what was decided and by whom, filled in as the request goes through the
+ * gateway and turned into one call-log entry and the metrics when the response closes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CallLogEntry } from '../calllog/types.ts';
+import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
+import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
+import { sendProblem } from '../errors/problem.ts';
+import type { Evidence, Identity, TraceEntry } from '../pipeline/types.ts';
+
+export class Exchange {
+  readonly ts = Date.now();
+  readonly t0 = performance.now();
+  readonly requestId: string;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly config: CompiledConfig;
+  readonly clientIp: string;
+  readonly path: string;
+  route: CompiledRoute | undefined;
+  identity: Identity | undefined;
+  trace: TraceEntry[] = [];
+  code: Code | null = null;
+  layer: Layer | null = null;
+  policy: string | null = null;
+  upstreamTarget: string | null = null;
+  attempts = 0;
+  upstreamBody: string | null = null;
+  monitorDenied = false;
+  bytesIn = 0;
+  /** Set once a protocol upgrade (WebSocket) was tunnelled: the status is 101. */
+  upgraded = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string) {
+    this.req = req;
+    this.res = res;
+    this.config = config;
+    this.requestId = requestId;
+    this.clientIp = clientIp;
+    this.path = path;
+  }
+
+  /** Detailed errors: the consumer's setting wins, then the route's, then the global one. */
+  detailed(): boolean {
+    const c = this.identity !== undefined ? this.config.consumerErrors.get(this.identity.consumer) : undefined;
+    return (c ?? this.route?.errors ?? this.config.source.errors.mode) === 'detailed';
+  }
+
+  /** Answers with a problem response and records who decided it. */
+  reply(code: Code, policy: string, opts: { evidence?: Evidence; rule?: string; headers?: Readonly<Record<string, string>> } = {}): void {
+    this.code = code;
+    this.layer = CATALOG[code].layer;
+    this.policy = policy;
+    if (this.res.headersSent) {
+      // Too late for a status: the only honest signal left is to cut the response short.
+      this.res.destroy();
+      return;
+    }
+    sendProblem(
+      this.res,
+      {
+        code,
+        policy,
+        requestId: this.requestId,
+        detailed: this.detailed(),
+        typeBase: this.config.source.errors.type_base,
+        ...(opts.evidence !== undefined ? { evidence: opts.evidence } : {}),
+        ...(opts.rule !== undefined ? { rule: opts.rule } : {}),
+        ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
+      },
+      this.req.method ?? 'GET',
+    );
+  }
+
+  toEntry(): CallLogEntry {
+    const res = this.res;
+    const finished = res.writableFinished;
+    let status = res.statusCode;
+    let code = this.code;
+    let layer = this.layer;
+    if (this.upgraded) {
+      status = 101;
+    } else if (!finished && !res.headersSent) {
+      // The client left before any response: record it as such, never as a 200.
+      status = CATALOG.CLIENT_CLOSED_REQUEST.status;
+      code = code ?? 'CLIENT_CLOSED_REQUEST';
+      layer = layer ?? 'client';
+    }
+    const ua = this.req.headers['user-agent'];
+    const socket = this.req.socket as { bytesWritten?: number } | null;
+    return {
+      ts: this.ts,
+      requestId: this.requestId,
+      clientIp: this.clientIp,
+      consumer: this.identity?.consumer ?? null,
+      credentialId: this.identity?.credentialId ?? null,
+      route: this.route?.id ?? null,
+      method: this.req.method ?? '',
+      host: this.req.headers.host ?? '',
+      path: this.path,
+      status,
+      code,
+      layer,
+      policy: this.policy,
+      latencyMs: Math.round((performance.now() - this.t0) * 1000) / 1000,
+      upstreamTarget: this.upstreamTarget,
+      attempts: this.attempts,
+      bytesIn: this.bytesIn,
+      bytesOut: Number(res.getHeader('content-length') ?? 0) || (socket?.bytesWritten ?? 0),
+      userAgent: typeof ua === 'string' ? ua : null,
+      trace: this.trace,
+      upstreamBody: this.upstreamBody,
+      monitorDenied: this.monitorDenied,
+    };
+  }
+}

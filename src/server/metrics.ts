@@ -1,0 +1,62 @@
+/**
+ * Prometheus metrics (prom-client). Every local reply is counted by code and policy; monitor-mode
+ * would-be denials and call-log drops are counted so that nothing the gateway decides is silent.
+ * Label values are bounded: codes come from the catalog, routes and policies from config.
+ */
+import client from 'prom-client';
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly requests = new client.Counter({
+    name: 'pinpoint_requests_total',
+    help: 'Requests handled, by route, status and the layer that produced the status.',
+    labelNames: ['route', 'status', 'layer'] as const,
+    registers: [this.registry],
+  });
+  readonly localReplies = new client.Counter({
+    name: 'pinpoint_local_replies_total',
+    help: 'Responses the gateway made itself, by catalog code and deciding policy.',
+    labelNames: ['code', 'policy'] as const,
+    registers: [this.registry],
+  });
+  readonly monitorDenials = new client.Counter({
+    name: 'pinpoint_monitor_would_deny_total',
+    help: 'Requests a monitor-mode policy would have denied (they went on).',
+    labelNames: ['policy'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new client.Histogram({
+    name: 'pinpoint_request_duration_seconds',
+    help: 'Time from request to response end, by route.',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly upstreamFailures = new client.Counter({
+    name: 'pinpoint_upstream_failures_total',
+    help: 'Failed upstream attempts by upstream, target and catalog code (retries included).',
+    labelNames: ['upstream', 'target', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly callLogDropped = new client.Counter({
+    name: 'pinpoint_call_log_dropped_total',
+    help: 'Call-log entries dropped under overload, by reason (drop_oldest, sample).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly callLogWriteFailures = new client.Counter({
+    name: 'pinpoint_call_log_write_failures_total',
+    help: 'Failed call-log batch writes (the batch is retried, not lost).',
+    registers: [this.registry],
+  });
+  readonly reloads = new client.Counter({
+    name: 'pinpoint_config_reloads_total',
+    help: 'Config reload attempts by result (applied, rejected).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'pinpoint_process_' });
+  }
+}
