@@ -7,7 +7,7 @@ import path from 'node:path';
 import { KeyIndex } from '../credentials/api-keys.ts';
 import { parseCidr, type Cidr } from '../net/cidr.ts';
 import { plan, type PlannedPolicy } from '../pipeline/plan.ts';
-import { ConfigError, type CompiledPolicy, type ConfigIssue } from '../pipeline/types.ts';
+import { ConfigError, type CompiledPolicy, type ConfigIssue, type TraceEntry } from '../pipeline/types.ts';
 import { POLICY_BY_TYPE } from '../policies/index.ts';
 import { Router, type HttpMethod } from '../routing/router.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './schema.ts';
@@ -24,6 +24,8 @@ export interface CompiledRoute {
   readonly errors: ErrorsMode | undefined;
   readonly stripPrefix: string | undefined;
   readonly preserveHost: boolean;
+  /** The router's trace entry for each path template of the route, built once. */
+  readonly routerTrace: ReadonlyMap<string, TraceEntry>;
 }
 
 export interface CompiledConfig {
@@ -38,6 +40,8 @@ export interface CompiledConfig {
   readonly trustedProxies: readonly Cidr[];
   readonly callLogPath: string;
   readonly apiKeys: KeyIndex;
+  /** Request headers the proxy rewrites (lower-case): host, forwarding headers, the request id. */
+  readonly rewrittenHeaders: ReadonlySet<string>;
 }
 
 const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -140,6 +144,9 @@ export function compileConfig(
       errors: r.errors,
       stripPrefix: r.strip_prefix,
       preserveHost: r.preserve_host,
+      routerTrace: new Map(
+        r.paths.map((t): [string, TraceEntry] => [t, Object.freeze({ policy: 'router', type: 'router', outcome: 'allow', rule: `route ${r.id} (${t})`, us: 0 })]),
+      ),
     });
   });
 
@@ -191,5 +198,6 @@ export function compileConfig(
     trustedProxies: Object.freeze(trustedProxies),
     callLogPath: path.resolve(baseDir, config.call_log.path),
     apiKeys: keys.index,
+    rewrittenHeaders: new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
   });
 }

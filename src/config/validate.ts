@@ -58,6 +58,49 @@ function describe(err: ErrorObject, siblings: readonly ErrorObject[]): string | 
 }
 
 /**
+ * For a failed `anyOf` of object shapes told apart by a constant field (api-key `in: [{from: …}]`),
+ * keep only what helps: if the value's discriminator matched one branch, that branch's errors;
+ * if it matched none, one error at the discriminator listing the allowed values. Other branches'
+ * complaints ("unknown field name") are noise about shapes the user did not mean.
+ */
+function focusUnions(errors: readonly ErrorObject[]): ErrorObject[] {
+  let out = [...errors];
+  for (const u of errors) {
+    if (u.keyword !== 'anyOf') continue;
+    const prefix = `${u.schemaPath}/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of out) {
+      if (!e.schemaPath.startsWith(prefix)) continue;
+      const idx = e.schemaPath.slice(prefix.length).split('/')[0] as string;
+      branches.set(idx, [...(branches.get(idx) ?? []), e]);
+    }
+    if (branches.size < 2) continue;
+    const discriminators = new Set<string>();
+    let matched: ErrorObject[] | undefined;
+    let allHaveConst = true;
+    for (const errs of branches.values()) {
+      const c = errs.find((e) => e.keyword === 'const' && e.instancePath.startsWith(`${u.instancePath}/`) && !e.instancePath.slice(u.instancePath.length + 1).includes('/'));
+      if (c === undefined) {
+        allHaveConst = false;
+        matched = errs;
+      } else discriminators.add(c.instancePath);
+    }
+    if (discriminators.size !== 1) continue;
+    const inBranches = new Set([...branches.values()].flat());
+    if (allHaveConst) {
+      const at = [...discriminators][0] as string;
+      const allowed = [...branches.values()].map((errs) => errs.find((e) => e.keyword === 'const')?.params as { allowedValue: unknown }).map((p) => JSON.stringify(p.allowedValue));
+      out = out.filter((e) => e !== u && !inBranches.has(e));
+      out.push({ ...u, keyword: 'union', instancePath: at, message: `must be one of ${allowed.join(', ')}` });
+    } else if (matched !== undefined) {
+      const keep = new Set(matched);
+      out = out.filter((e) => e !== u && (!inBranches.has(e) || keep.has(e)));
+    }
+  }
+  return out;
+}
+
+/**
  * Validates `value` in place (ajv fills defaults) and returns the issues, each with its path.
  * @example validate(ConfigSchema, parsedYaml, '') // → [{ path: 'routes[0].upstream', message: 'must be string' }]
  */
@@ -68,7 +111,7 @@ export function validate(schema: TSchema, value: unknown, prefix: string): Confi
     cache.set(schema, fn);
   }
   if (fn(value)) return [];
-  const errors = fn.errors ?? [];
+  const errors = focusUnions(fn.errors ?? []);
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
   for (const err of errors) {

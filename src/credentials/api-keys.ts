@@ -81,7 +81,15 @@ export class KeyIndex {
           return;
         }
         let expiresAt: number | null = null;
-        if (key.expires_at !== undefined) expiresAt = Date.parse(key.expires_at);
+        if (key.expires_at !== undefined) {
+          expiresAt = Date.parse(key.expires_at);
+          // RFC 3339 allows a leap second (":60") that Date cannot represent; a NaN here would mean
+          // "never expires", so refuse it rather than fail open.
+          if (Number.isNaN(expiresAt)) {
+            issues.push({ path: `${path}.expires_at`, message: `"${key.expires_at}" is not a time this gateway can represent` });
+            return;
+          }
+        }
         byHash.set(hex, {
           id: key.id,
           consumer: consumer.id,

@@ -245,7 +245,7 @@ export function isCode(value: string): value is Code {
 /** Fills `{name}` placeholders from evidence; arrays are joined, missing names are kept visible. */
 export function renderTemplate(template: string, values: Readonly<Record<string, unknown>>): string {
   return template.replace(/\{([a-z_]+)\}/g, (whole, name: string) => {
-    const v = values[name];
+    const v = Object.hasOwn(values, name) ? values[name] : undefined;
     if (v === undefined || v === null) return whole;
     if (Array.isArray(v)) return v.map(String).join(', ');
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);

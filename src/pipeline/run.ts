@@ -13,9 +13,10 @@ export interface Verdict {
   /** The policy that denied. */
   readonly denyPolicy: CompiledPolicy | undefined;
   readonly identity: Identity | undefined;
+  /** The trace the caller passed in, with this evaluation's entries appended. */
   readonly trace: TraceEntry[];
-  /** Monitor-mode policies that would have denied (policy ids). */
-  readonly monitorDenied: string[];
+  /** Monitor-mode policies that would have denied (policy ids); empty when none. */
+  readonly monitorDenied: readonly string[];
   /** Smallest body limit among enforcing policies that ran, or undefined. */
   readonly bodyLimit: number | undefined;
   /** The policy owning bodyLimit (for a denial found while the body streams). */
@@ -49,14 +50,20 @@ function mergedPlan(
   return m;
 }
 
+const NONE: readonly string[] = Object.freeze([]);
+
+/**
+ * Runs the plan. Entries are appended to `trace` (the caller's, so nothing is copied on the hot
+ * path). Stops at the first enforcing denial.
+ */
 export function evaluate(
   base: readonly PlannedPolicy[],
   facts: RequestFacts,
   routeId: string | undefined,
   consumers: ConsumerPolicies,
+  trace: TraceEntry[] = [],
 ): Verdict {
-  const trace: TraceEntry[] = [];
-  const monitorDenied: string[] = [];
+  let monitorDenied: string[] | undefined;
   let identity: Identity | undefined;
   let bodyLimit: number | undefined;
   let bodyLimitPolicy: CompiledPolicy | undefined;
@@ -71,12 +78,23 @@ export function evaluate(
     if (d.outcome === 'deny') {
       if (policy.mode === 'monitor') {
         trace.push({ policy: policy.id, type: policy.type, outcome: 'monitor', rule: d.rule, code: d.code, evidence: d.evidence, us });
-        monitorDenied.push(policy.id);
+        (monitorDenied ??= []).push(policy.id);
+        // Monitor mode behaves as if allowed: a caller it identified is the caller from here on,
+        // so that caller's own policies still run.
+        if (d.identity !== undefined && identity === undefined) {
+          identity = d.identity;
+          const own = consumers.get(identity.consumer);
+          if (own !== undefined && own.length > 0) {
+            list = mergedPlan(list, i, identity.consumer, own);
+            i = 0;
+            continue;
+          }
+        }
         i++;
         continue;
       }
       trace.push({ policy: policy.id, type: policy.type, outcome: 'deny', rule: d.rule, code: d.code, evidence: d.evidence, us });
-      return { allowed: false, deny: d, denyPolicy: policy, identity: identity ?? d.identity, trace, monitorDenied, bodyLimit, bodyLimitPolicy };
+      return { allowed: false, deny: d, denyPolicy: policy, identity: identity ?? d.identity, trace, monitorDenied: monitorDenied ?? NONE, bodyLimit, bodyLimitPolicy };
     }
     trace.push(
       d.outcome === 'allow' && d.evidence !== undefined
@@ -100,5 +118,5 @@ export function evaluate(
     }
     i++;
   }
-  return { allowed: true, deny: undefined, denyPolicy: undefined, identity, trace, monitorDenied, bodyLimit, bodyLimitPolicy };
+  return { allowed: true, deny: undefined, denyPolicy: undefined, identity, trace, monitorDenied: monitorDenied ?? NONE, bodyLimit, bodyLimitPolicy };
 }

@@ -77,9 +77,39 @@ function forwardedNode(ip: string): string {
 }
 
 /**
- * Sets the forwarding headers on `out` (the upstream request headers, lower-case keys).
+ * Appends the forwarding headers to `out` (a raw header list going upstream).
  * `proto` is the scheme the client used to reach us; `host` the Host it asked for.
  */
+export function appendForwardingHeaders(
+  out: string[],
+  incoming: Readonly<Record<string, string | string[] | undefined>>,
+  peer: string,
+  client: ClientAddress,
+  proto: string,
+  host: string,
+): void {
+  const peerIp = normaliseIp(peer);
+  const trusted = client.peerTrusted;
+  const prevXff = trusted ? headerValue(incoming['x-forwarded-for']) : undefined;
+  const prevProto = trusted ? headerValue(incoming['x-forwarded-proto']) : undefined;
+  const prevHost = trusted ? headerValue(incoming['x-forwarded-host']) : undefined;
+  const prevFwd = trusted ? headerValue(incoming.forwarded) : undefined;
+  const element = `for=${forwardedNode(peerIp)};proto=${proto};host="${host.replace(/["\\]/g, '')}"`;
+  out.push(
+    'x-forwarded-for',
+    prevXff !== undefined && prevXff !== '' ? `${prevXff}, ${peerIp}` : peerIp,
+    'x-forwarded-proto',
+    prevProto ?? proto,
+    'x-forwarded-host',
+    prevHost ?? host,
+    'x-real-ip',
+    client.ip,
+    'forwarded',
+    prevFwd !== undefined && prevFwd !== '' ? `${prevFwd}, ${element}` : element,
+  );
+}
+
+/** The same headers as an object (lower-case keys), for callers that build objects. */
 export function setForwardingHeaders(
   out: Record<string, string | string[]>,
   incoming: Readonly<Record<string, string | string[] | undefined>>,
@@ -88,15 +118,7 @@ export function setForwardingHeaders(
   proto: string,
   host: string,
 ): void {
-  const peerIp = normaliseIp(peer);
-  const prevXff = client.peerTrusted ? headerValue(incoming['x-forwarded-for']) : undefined;
-  out['x-forwarded-for'] = prevXff !== undefined && prevXff !== '' ? `${prevXff}, ${peerIp}` : peerIp;
-  const prevProto = client.peerTrusted ? headerValue(incoming['x-forwarded-proto']) : undefined;
-  out['x-forwarded-proto'] = prevProto ?? proto;
-  const prevHost = client.peerTrusted ? headerValue(incoming['x-forwarded-host']) : undefined;
-  out['x-forwarded-host'] = prevHost ?? host;
-  out['x-real-ip'] = client.ip;
-  const prevFwd = client.peerTrusted ? headerValue(incoming.forwarded) : undefined;
-  const element = `for=${forwardedNode(peerIp)};proto=${proto};host="${host.replace(/["\\]/g, '')}"`;
-  out.forwarded = prevFwd !== undefined && prevFwd !== '' ? `${prevFwd}, ${element}` : element;
+  const list: string[] = [];
+  appendForwardingHeaders(list, incoming, peer, client, proto, host);
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1] as string;
 }

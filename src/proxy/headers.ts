@@ -1,6 +1,7 @@
 /**
- * Hop-by-hop header handling (RFC 9110 §7.6.1): Connection and the fields it lists, plus the
- * classic hop-by-hop set, apply to one connection only and are never forwarded.
+ * Header lists for the proxy path, built from raw (flat name/value) arrays so that nothing is parsed
+ * into objects and serialised again. Hop-by-hop fields (RFC 9110 §7.6.1) — Connection, the fields
+ * it lists, and the classic set — apply to one connection only and are never forwarded.
  */
 
 const HOP_BY_HOP = new Set([
@@ -16,23 +17,60 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-function connectionTokens(v: string | string[] | undefined): Set<string> | undefined {
-  if (v === undefined) return undefined;
-  const s = Array.isArray(v) ? v.join(',') : v;
-  const out = new Set<string>();
-  for (const t of s.split(',')) {
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  let out: Set<string> | undefined;
+  for (const t of value.split(',')) {
     const n = t.trim().toLowerCase();
-    if (n !== '' && n !== 'close' && n !== 'keep-alive') out.add(n);
+    if (n === '' || n === 'close' || n === 'keep-alive') continue;
+    (out ??= new Set()).add(n);
   }
-  return out.size > 0 ? out : undefined;
+  return out;
 }
 
-/** Copies end-to-end headers; `skip` names extra fields to leave out (lower-case). */
+/**
+ * End-to-end fields of a raw header list (`[name, value, name, value, …]`, as
+ * `IncomingMessage.rawHeaders`), leaving out hop-by-hop fields and the lower-case names in `skip`.
+ */
+export function endToEndRaw(raw: readonly string[], connection: string | undefined, skip?: ReadonlySet<string>): string[] {
+  const listed = connectionTokens(connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true || skip?.has(lower) === true) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return out;
+}
+
+/** Same for a response's raw headers as undici hands them over (Buffers), in one pass. */
+export function endToEndResponse(raw: readonly (Buffer | string)[]): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (listed === undefined) return out;
+  // Rare: the upstream named extra hop-by-hop fields in Connection; drop them too.
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  return kept;
+}
+
+/** Copies end-to-end headers of a header object (lower-case keys), for tests and tools. */
 export function endToEnd(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   skip?: ReadonlySet<string>,
 ): Record<string, string | string[]> {
-  const listed = connectionTokens(headers.connection);
+  const c = headers.connection;
+  const listed = connectionTokens(Array.isArray(c) ? c.join(',') : c);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];

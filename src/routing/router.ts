@@ -64,8 +64,35 @@ export class Router<T> {
     const r = new Router<T>();
     const issues: ConfigIssue[] = [];
     const owners = new Map<string, string>();
+    // HEAD implied by GET (RFC 9110 §9.3.2) is registered after every explicit route, so that an
+    // explicit HEAD route wins wherever it is declared.
+    const implied: { ri: number; pi: number; template: string; converted: string; host: string | undefined }[] = [];
+    const register = (ri: number, pi: number, template: string, converted: string, host: string | undefined, method: string, isImplied: boolean): void => {
+      const route = routes[ri] as RouteSpec<T>;
+      // Parameter names do not make paths different to the router: /a/{id} and /a/{x} collide.
+      const key = `${method} ${host?.toLowerCase() ?? '*'} ${converted.replace(/:[A-Za-z0-9_]+/g, ':')}`;
+      const owner = owners.get(key);
+      if (owner !== undefined) {
+        if (isImplied) return;
+        issues.push({
+          path: `${pathOf(ri)}.paths[${pi}]`,
+          message: `${method} ${template}${host !== undefined ? ` on host ${host}` : ''} is already served by route "${owner}"`,
+        });
+        return;
+      }
+      owners.set(key, route.id);
+      r.#methodsInUse.add(method);
+      const store: Stored<T> = { value: route.value, template, routeId: route.id };
+      const opts = host === undefined ? {} : { constraints: { host: hostConstraint(host) } };
+      try {
+        r.#fmw.on(method as 'GET', converted, opts, () => undefined, store);
+      } catch (err) {
+        issues.push({ path: `${pathOf(ri)}.paths[${pi}]`, message: (err as Error).message });
+      }
+    };
     routes.forEach((route, ri) => {
-      const methods: readonly string[] = route.methods.length === 0 ? HTTP_METHODS : withHead(route.methods);
+      const methods: readonly string[] = route.methods.length === 0 ? HTTP_METHODS : route.methods;
+      const impliesHead = route.methods.includes('GET') && !route.methods.includes('HEAD');
       route.paths.forEach((template, pi) => {
         const converted = toRouterPath(template);
         if (typeof converted !== 'string') {
@@ -75,44 +102,40 @@ export class Router<T> {
         r.#templates.push(template);
         const hosts = route.hosts.length === 0 ? [undefined] : route.hosts;
         for (const host of hosts) {
-          for (const method of methods) {
-            // An explicit HEAD route wins over the one implied by GET.
-            const key = `${method} ${host ?? '*'} ${converted}`;
-            const owner = owners.get(key);
-            if (owner !== undefined) {
-              if (method === 'HEAD' && !route.methods.includes('HEAD')) continue;
-              issues.push({
-                path: `${pathOf(ri)}.paths[${pi}]`,
-                message: `${method} ${template}${host !== undefined ? ` on host ${host}` : ''} is already served by route "${owner}"`,
-              });
-              continue;
-            }
-            owners.set(key, route.id);
-            r.#methodsInUse.add(method);
-            const store: Stored<T> = { value: route.value, template, routeId: route.id };
-            const opts = host === undefined ? {} : { constraints: { host: hostConstraint(host) } };
-            r.#fmw.on(method as 'GET', converted, opts, () => undefined, store);
-          }
+          for (const method of methods) register(ri, pi, template, converted, host, method, false);
+          if (impliesHead) implied.push({ ri, pi, template, converted, host });
         }
       });
     });
+    for (const i of implied) register(i.ri, i.pi, i.template, i.converted, i.host, 'HEAD', true);
     return { router: r, issues };
   }
 
   /** Matches method + path (no query) + host (port removed). */
   match(method: string, path: string, host: string): Match<T> {
     const constraints = { host };
-    const found = this.#fmw.find(method as 'GET', path, constraints);
-    if (found !== null) {
+    const found = this.#find(method, path, constraints);
+    if (found !== undefined) {
       const store = found.store as Stored<T>;
       return { kind: 'found', value: store.value, params: found.params, template: store.template };
     }
     const allow: string[] = [];
     for (const m of this.#methodsInUse) {
-      if (m !== method && this.#fmw.find(m as 'GET', path, constraints) !== null) allow.push(m);
+      if (m !== method && this.#find(m, path, constraints) !== undefined) allow.push(m);
     }
     if (allow.length > 0) return { kind: 'method', allow };
     return { kind: 'none', nearest: this.nearest(path) };
+  }
+
+  /**
+   * A `{name}` parameter is one non-empty segment: `/orders/` does not match `/orders/{id}` with an
+   * empty id (find-my-way would), so it falls through to the 404 that points at `/orders`.
+   */
+  #find(method: string, path: string, constraints: { host: string }): { store: unknown; params: Record<string, string | undefined> } | undefined {
+    const found = this.#fmw.find(method as 'GET', path, constraints);
+    if (found === null) return undefined;
+    for (const k in found.params) if (k !== '*' && found.params[k] === '') return undefined;
+    return found;
   }
 
   /** Configured path templates closest to `path` (case, trailing slash and typos), best first. */
@@ -130,9 +153,4 @@ export class Router<T> {
       .slice(0, max)
       .map((s) => s.t);
   }
-}
-
-function withHead(methods: readonly HttpMethod[]): readonly string[] {
-  // RFC 9110 §9.3.2: a server that answers GET should answer HEAD the same way.
-  return methods.includes('GET') && !methods.includes('HEAD') ? [...methods, 'HEAD'] : methods;
 }

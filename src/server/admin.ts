@@ -27,7 +27,7 @@ function json(res: ServerResponse, status: number, body: unknown, id: string): v
 }
 
 function problem(res: ServerResponse, status: number, code: string, title: string, id: string, extra: Record<string, unknown> = {}): void {
-  const text = JSON.stringify({ type: `urn:pinpoint:error:${code.toLowerCase()}`, title, status, code, layer: 'client', policy: 'admin', request_id: id, ...extra });
+  const text = JSON.stringify({ type: `urn:pinpoint:error:${code.toLowerCase()}`, title, status, code, layer: status >= 500 ? 'gateway' : 'client', policy: 'admin', request_id: id, ...extra });
   const headers: Record<string, string | number> = { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text), 'x-request-id': id, 'x-pinpoint-code': code };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="pinpoint-admin"';
   res.writeHead(status, headers);
@@ -70,7 +70,7 @@ export function createAdminServer(deps: AdminDeps): Server {
           res.writeHead(200, { 'content-type': m.contentType });
           res.end(m.body);
         },
-        () => problem(res, 500, 'ADMIN_METRICS_FAILED', 'Metrics could not be collected', id),
+        (err: unknown) => problem(res, 500, 'ADMIN_METRICS_FAILED', 'Metrics could not be collected', id, { detail: (err as Error).message }),
       );
       return;
     }

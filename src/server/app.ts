@@ -116,7 +116,7 @@ export class App {
       shuttingDown: () => this.#closing,
       onInternalError: (err: unknown, requestId: string) => log.error({ err, request_id: requestId }, 'internal error'),
     };
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000 }, createRequestHandler(deps));
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, createRequestHandler(deps));
     server.on('upgrade', createUpgradeHandler(deps));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Malformed HTTP never reaches a handler: answer 400 in the envelope where the socket allows.

@@ -12,6 +12,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { watch } from 'node:fs';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
 import { loadConfigFile } from '../config/load.ts';
@@ -91,7 +92,7 @@ export async function runPrimary(opts: AppOptions & { workers: number }): Promis
       admin.listen(a.port, a.host, () => resolve());
     });
   }
-  log.info({ workers: opts.workers, admin: admin !== undefined }, 'pinpoint primary started');
+  log.info({ workers: opts.workers, admin_port: admin !== undefined ? (admin.address() as AddressInfo).port : null }, 'pinpoint primary started');
 
   return async () => {
     stopping = true;
@@ -107,6 +108,8 @@ export async function runPrimary(opts: AppOptions & { workers: number }): Promis
 /** Worker side: a normal App without admin or file watching, steered by the primary. */
 export async function runWorker(opts: AppOptions): Promise<App> {
   const app = await App.start({ ...opts, admin: false, watch: false });
+  // Constructing one registers prom-client's worker-side listener that answers the primary.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([app.metrics.registry]);
   process.on('message', (msg: { type?: string }) => {
     if (msg.type === RELOAD) app.reload();

@@ -3,6 +3,7 @@
  * gateway and turned into one call-log entry and the metrics when the response closes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { CallLogEntry } from '../calllog/types.ts';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
@@ -29,8 +30,15 @@ export class Exchange {
   upstreamBody: string | null = null;
   monitorDenied = false;
   bytesIn = 0;
+  /** Body bytes relayed from the upstream (local replies count their Content-Length instead). */
+  bytesOut = 0;
   /** Set once a protocol upgrade (WebSocket) was tunnelled: the status is 101. */
   upgraded = false;
+  /** The upstream exchange in flight, if any; aborted when the client goes away. */
+  upstream: Dispatcher.DispatchController | undefined = undefined;
+  /** Final status, set by settle(). */
+  status = 0;
+  latencyMs = 0;
 
   constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string) {
     this.req = req;
@@ -73,22 +81,23 @@ export class Exchange {
     );
   }
 
-  toEntry(): CallLogEntry {
+  /** Fixes the final status, code and layer once the response closed. */
+  settle(): void {
     const res = this.res;
-    const finished = res.writableFinished;
-    let status = res.statusCode;
-    let code = this.code;
-    let layer = this.layer;
+    this.latencyMs = Math.round((performance.now() - this.t0) * 1000) / 1000;
+    this.status = res.statusCode;
     if (this.upgraded) {
-      status = 101;
-    } else if (!finished && !res.headersSent) {
+      this.status = 101;
+    } else if (!res.writableFinished && !res.headersSent) {
       // The client left before any response: record it as such, never as a 200.
-      status = CATALOG.CLIENT_CLOSED_REQUEST.status;
-      code = code ?? 'CLIENT_CLOSED_REQUEST';
-      layer = layer ?? 'client';
+      this.status = CATALOG.CLIENT_CLOSED_REQUEST.status;
+      this.code ??= 'CLIENT_CLOSED_REQUEST';
+      this.layer ??= 'client';
     }
+  }
+
+  toEntry(): CallLogEntry {
     const ua = this.req.headers['user-agent'];
-    const socket = this.req.socket as { bytesWritten?: number } | null;
     return {
       ts: this.ts,
       requestId: this.requestId,
@@ -99,15 +108,15 @@ export class Exchange {
       method: this.req.method ?? '',
       host: this.req.headers.host ?? '',
       path: this.path,
-      status,
-      code,
-      layer,
+      status: this.status,
+      code: this.code,
+      layer: this.layer,
       policy: this.policy,
-      latencyMs: Math.round((performance.now() - this.t0) * 1000) / 1000,
+      latencyMs: this.latencyMs,
       upstreamTarget: this.upstreamTarget,
       attempts: this.attempts,
       bytesIn: this.bytesIn,
-      bytesOut: Number(res.getHeader('content-length') ?? 0) || (socket?.bytesWritten ?? 0),
+      bytesOut: this.bytesOut > 0 ? this.bytesOut : Number(this.res.getHeader('content-length') ?? 0),
       userAgent: typeof ua === 'string' ? ua : null,
       trace: this.trace,
       upstreamBody: this.upstreamBody,

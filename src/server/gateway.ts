@@ -5,16 +5,15 @@
  * with no Web streams and no buffering.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
-import { clientAddress, setForwardingHeaders, type ClientAddress } from '../proxy/forwarded.ts';
+import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../proxy/forwarded.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
-import { endToEnd } from '../proxy/headers.ts';
+import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
-import type { RequestFacts } from '../pipeline/types.ts';
+import type { RequestFacts, TraceEntry } from '../pipeline/types.ts';
 import { Exchange } from './exchange.ts';
 import { sendProblem } from '../errors/problem.ts';
 import type { Metrics } from './metrics.ts';
@@ -36,8 +35,6 @@ export interface GatewayDeps {
 
 /** RFC 9110 §9.2.2 idempotent methods: safe to send twice. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-/** Host is set per target; the rest are rewritten by setForwardingHeaders. */
-const REWRITTEN = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
 
 function hostOnly(host: string | undefined): string {
   if (host === undefined) return '';
@@ -97,7 +94,7 @@ export function prepare(deps: GatewayDeps, req: IncomingMessage, res: ServerResp
   }
   const route = m.value;
   x.route = route;
-  x.trace.push({ policy: 'router', type: 'router', outcome: 'allow', rule: `route ${route.id} (${m.template})`, us: 0 });
+  x.trace.push(route.routerTrace.get(m.template) as TraceEntry);
 
   const cl = req.headers['content-length'];
   const contentLength = cl === undefined ? undefined : Number(cl);
@@ -114,8 +111,7 @@ export function prepare(deps: GatewayDeps, req: IncomingMessage, res: ServerResp
     contentLength,
     now: x.ts,
   };
-  const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies);
-  for (const t of verdict.trace) x.trace.push(t);
+  const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace);
   x.identity = verdict.identity;
   if (verdict.monitorDenied.length > 0) {
     x.monitorDenied = true;
@@ -140,184 +136,208 @@ export function upstreamPath(route: CompiledRoute, target: Target, path: string,
   return query === '' ? p : `${p}?${query}`;
 }
 
-export function upstreamHeaders(p: Prepared, target: Target, proto: string): Record<string, string | string[]> {
+export function upstreamHeaders(p: Prepared, target: Target, proto: string): string[] {
   const req = p.x.req;
-  const headers = endToEnd(req.headers, REWRITTEN);
-  setForwardingHeaders(headers, req.headers, req.socket.remoteAddress ?? '', p.client, proto, req.headers.host ?? '');
-  headers.host = p.route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host;
-  headers[p.rt.compiled.source.request_id.header] = p.x.requestId;
+  const idHeader = p.rt.compiled.source.request_id.header;
+  const c = req.headers.connection;
+  const headers = endToEndRaw(req.rawHeaders, c, p.rt.compiled.rewrittenHeaders);
+  appendForwardingHeaders(headers, req.headers, req.socket.remoteAddress ?? '', p.client, proto, req.headers.host ?? '');
+  headers.push('host', p.route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host, idHeader, p.x.requestId);
   return headers;
 }
 
 function record(deps: GatewayDeps, x: Exchange): void {
-  const entry = x.toEntry();
-  const route = entry.route ?? '(none)';
-  deps.metrics.requests.inc({ route, status: entry.status, layer: entry.layer ?? 'upstream' });
-  deps.metrics.duration.observe({ route }, entry.latencyMs / 1000);
-  if (entry.code !== null && entry.layer !== 'upstream') deps.metrics.localReplies.inc({ code: entry.code, policy: entry.policy ?? '' });
-  deps.callLog?.enqueue(entry);
+  const c = x.upstream;
+  if (c !== undefined && !c.aborted) c.abort(new Error('client closed the connection'));
+  x.settle();
+  deps.metrics.observe(x.route?.id ?? '(none)', x.status, x.layer, x.code, x.policy, x.latencyMs);
+  deps.callLog?.enqueue(x.toEntry());
 }
 
-/** Captures the start of an upstream error body for the call log while passing it through. */
-class Capture extends Writable {
-  readonly #res: ServerResponse;
-  readonly #limit: number;
-  readonly #chunks: Buffer[] = [];
-  #size = 0;
-  constructor(res: ServerResponse, limit: number) {
-    super();
-    this.#res = res;
-    this.#limit = limit;
-  }
-  get text(): string {
-    return Buffer.concat(this.#chunks).toString('utf8');
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#size < this.#limit) {
-      const part = chunk.subarray(0, this.#limit - this.#size);
-      this.#chunks.push(part);
-      this.#size += part.length;
-    }
-    if (this.#res.write(chunk)) cb();
-    else this.#res.once('drain', () => cb());
-  }
-  override _final(cb: (err?: Error | null) => void): void {
-    this.#res.end(cb);
-  }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (err !== null && !this.#res.writableEnded) this.#res.destroy(err);
-    cb(err);
-  }
-}
+/**
+ * One upstream attempt as an undici dispatch handler: response headers and body go straight from
+ * the upstream socket into the client response (no promise, no intermediate stream per request),
+ * with backpressure through pause/resume. An upstream 4xx/5xx is passed through unchanged, marked
+ * `x-pinpoint-layer: upstream`, and its first bytes are kept for the call log.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly #f: Forwarding;
+  readonly #target: Target;
+  #retrying = false;
+  #captured: Buffer[] | undefined;
+  #capturedBytes = 0;
 
-class Discard extends Writable {
-  override _write(_c: Buffer, _e: BufferEncoding, cb: () => void): void {
-    cb();
+  constructor(f: Forwarding, target: Target) {
+    this.#f = f;
+    this.#target = target;
   }
-}
 
-/** Filters upstream response headers and marks upstream errors as such. */
-function responseHeaders(headers: Dispatcher.StreamFactoryData['headers'], status: number): Record<string, string | string[]> {
-  const out = endToEnd(headers);
-  if (status >= 400) out['x-pinpoint-layer'] = 'upstream';
-  return out;
-}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#f.x.upstream = controller;
+  }
 
-export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
-  const { x, rt, route } = p;
-  const req = x.req;
-  const res = x.res;
-  const group = rt.upstreams.groups.get(route.upstreamId) as UpstreamGroup;
-  const method = req.method ?? 'GET';
-  const te = req.headers['transfer-encoding'];
-  const hasBody = te !== undefined || (x.bytesIn > 0);
-  const idempotent = IDEMPOTENT.has(method) && !hasBody;
-  const maxAttempts = idempotent ? 1 + group.config.retries.attempts : 1;
-  const retryStatus = group.config.retries.on_status;
-  const logBytes = rt.compiled.source.call_log.upstream_body_bytes;
-
-  let body: IncomingMessage | BodyLimit | null = null;
-  let limiter: BodyLimit | undefined;
-  if (hasBody) {
-    if (te !== undefined && p.verdict.bodyLimit !== undefined) {
-      limiter = new BodyLimit(p.verdict.bodyLimit);
-      req.pipe(limiter);
-      body = limiter;
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    const f = this.#f;
+    if (statusCode < 200) return; // 1xx informational: the final response follows
+    const group = f.group;
+    if (statusCode >= 500 && group.config.retries.on_status.includes(statusCode)) {
+      group.failure(this.#target, Date.now());
+      f.deps.metrics.upstreamFailures.inc({ upstream: group.id, target: this.#target.url, code: `HTTP_${statusCode}` });
+      if (f.x.attempts < f.maxAttempts) {
+        this.#retrying = true;
+        return;
+      }
     } else {
-      body = req;
+      group.success(this.#target);
+    }
+    const headers = endToEndResponse((controller.rawHeaders ?? []) as Buffer[]);
+    if (statusCode >= 400) {
+      headers.push('x-pinpoint-layer', 'upstream');
+      f.x.layer = 'upstream';
+      if (f.logBytes > 0) this.#captured = [];
+    }
+    f.x.res.writeHead(statusCode, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#retrying) return;
+    const x = this.#f.x;
+    const res = x.res;
+    x.bytesOut += chunk.length;
+    if (this.#captured !== undefined && this.#capturedBytes < this.#f.logBytes) {
+      const part = chunk.subarray(0, this.#f.logBytes - this.#capturedBytes);
+      this.#captured.push(part);
+      this.#capturedBytes += part.length;
+    }
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
     }
   }
 
-  const tried = new Set<Target>();
-  const attempt = (): void => {
+  onResponseEnd(): void {
+    const f = this.#f;
+    f.x.upstream = undefined;
+    this.#keepBody();
+    if (this.#retrying) f.attempt();
+    else f.x.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#f.x.upstream = undefined;
+    this.#keepBody();
+    this.#f.failed(err, this.#target);
+  }
+
+  #keepBody(): void {
+    if (this.#captured !== undefined) this.#f.x.upstreamBody = Buffer.concat(this.#captured).toString('utf8');
+    this.#captured = undefined;
+  }
+}
+
+/** The state of forwarding one request: the attempts, on one upstream group. */
+class Forwarding {
+  readonly deps: GatewayDeps;
+  readonly p: Prepared;
+  readonly x: Exchange;
+  readonly group: UpstreamGroup;
+  readonly maxAttempts: number;
+  readonly logBytes: number;
+  readonly #proto: string;
+  readonly #body: IncomingMessage | BodyLimit | null;
+  #tried: Set<Target> | undefined;
+
+  constructor(deps: GatewayDeps, p: Prepared, proto: string) {
+    this.deps = deps;
+    this.p = p;
+    this.x = p.x;
+    this.#proto = proto;
+    const req = p.x.req;
+    this.group = p.rt.upstreams.groups.get(p.route.upstreamId) as UpstreamGroup;
+    const method = req.method ?? 'GET';
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const hasBody = chunked || p.x.bytesIn > 0;
+    // RFC 9110 §9.2.2: only idempotent requests may be sent twice, and only if the body can be
+    // sent again (a streamed body is consumed by the first attempt).
+    this.maxAttempts = IDEMPOTENT.has(method) && !hasBody ? 1 + this.group.config.retries.attempts : 1;
+    this.logBytes = p.rt.compiled.source.call_log.upstream_body_bytes;
+    if (!hasBody) this.#body = null;
+    else if (chunked && p.verdict.bodyLimit !== undefined) {
+      const limiter = new BodyLimit(p.verdict.bodyLimit);
+      req.pipe(limiter);
+      this.#body = limiter;
+    } else this.#body = req;
+  }
+
+  attempt(): void {
+    const { x, group } = this;
     const now = Date.now();
-    const { target, retryAt } = group.pick(now, tried.size > 0 && tried.size < group.targets.length ? tried : undefined);
+    const tried = this.#tried;
+    const { target, retryAt } = group.pick(now, tried !== undefined && tried.size < group.targets.length ? tried : undefined);
     if (target === undefined) {
-      x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: 'every target resting', code: 'UPSTREAM_NO_HEALTHY_TARGET', us: 0 });
+      const evidence = { upstream: group.id, retry_at: new Date(retryAt).toISOString() };
+      x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: 'every target resting', code: 'UPSTREAM_NO_HEALTHY_TARGET', evidence, us: 0 });
       x.reply('UPSTREAM_NO_HEALTHY_TARGET', `upstream:${group.id}`, {
-        evidence: { upstream: group.id, retry_at: new Date(retryAt).toISOString() },
+        evidence,
         headers: { 'retry-after': String(Math.max(1, Math.ceil((retryAt - now) / 1000))) },
       });
       return;
     }
-    tried.add(target);
+    if (this.maxAttempts > 1) (this.#tried ??= new Set()).add(target);
     x.attempts++;
     x.upstreamTarget = target.url;
-    let capture: Capture | undefined;
-    let retrying = false;
-    target.pool
-      .stream(
-        { path: upstreamPath(route, target, x.path, p.query), method: method, headers: upstreamHeaders(p, target, proto), body },
-        ({ statusCode, headers }) => {
-          if (statusCode >= 500 && retryStatus.includes(statusCode)) {
-            group.failure(target, Date.now());
-            deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code: `HTTP_${statusCode}` });
-            if (x.attempts < maxAttempts) {
-              retrying = true;
-              return new Discard();
-            }
-          } else {
-            group.success(target);
-          }
-          res.writeHead(statusCode, responseHeaders(headers, statusCode));
-          if (statusCode >= 400) {
-            x.layer = 'upstream';
-            if (logBytes > 0) {
-              capture = new Capture(res, logBytes);
-              return capture;
-            }
-          }
-          return res;
-        },
-      )
-      .then(
-        () => {
-          if (capture !== undefined) x.upstreamBody = capture.text;
-          if (retrying) attempt();
-        },
-        (err: unknown) => {
-          if (capture !== undefined) x.upstreamBody = capture.text;
-          onError(err, target);
-        },
-      );
-  };
+    const req = x.req;
+    target.pool.dispatch(
+      {
+        path: upstreamPath(this.p.route, target, x.path, this.p.query),
+        method: (req.method ?? 'GET'),
+        headers: upstreamHeaders(this.p, target, this.#proto),
+        body: this.#body,
+      },
+      new Attempt(this, target),
+    );
+  }
 
-  const onError = (err: unknown, target: Target): void => {
+  failed(err: unknown, target: Target): void {
+    const { x, group, p } = this;
+    const res = x.res;
     if (err instanceof BodyTooLargeError) {
-      const policy = p.verdict.bodyLimitPolicy;
+      const policy = p.verdict.bodyLimitPolicy?.id ?? 'request-size';
       const evidence = { limit_bytes: err.limit, received_bytes: err.received };
-      x.trace.push({ policy: policy?.id ?? 'request-size', type: 'request-size', outcome: 'deny', rule: `streamed body passed ${err.limit} bytes`, code: 'BODY_TOO_LARGE', evidence, us: 0 });
+      const rule = `streamed body passed ${err.limit} bytes`;
+      x.trace.push({ policy, type: 'request-size', outcome: 'deny', rule, code: 'BODY_TOO_LARGE', evidence, us: 0 });
       res.setHeader('connection', 'close');
-      x.reply('BODY_TOO_LARGE', policy?.id ?? 'request-size', { evidence, rule: `streamed body passed ${err.limit} bytes` });
+      x.reply('BODY_TOO_LARGE', policy, { evidence, rule });
       return;
     }
-    if (req.destroyed && !req.complete) {
-      // The client aborted while we were sending its body: nothing to answer.
+    if (res.destroyed || (x.req.destroyed && !x.req.complete)) {
+      // The client went away; undici's side was aborted. Nothing to answer.
       x.code = 'CLIENT_CLOSED_REQUEST';
       x.layer = 'client';
-      res.destroy();
       return;
     }
-    if (res.destroyed) return; // client went away mid-response; undici aborted the upstream side
     const code = classifyUpstreamError(err);
     group.failure(target, Date.now());
-    deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code });
+    this.deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code });
     const timeouts = group.config.timeouts;
+    const reason = (err as { code?: string }).code ?? (err as Error).message;
     const evidence = {
       upstream: group.id,
       target: target.url,
-      reason: (err as { code?: string }).code ?? (err as Error).message,
+      reason,
       timeout_ms: code === 'UPSTREAM_CONNECT_TIMEOUT' ? timeouts.connect_ms : code === 'UPSTREAM_RESPONSE_TIMEOUT' ? timeouts.response_ms : null,
     };
-    x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: `${target.url}: ${evidence.reason}`, code, evidence, us: 0 });
-    if (!res.headersSent && x.attempts < maxAttempts && group.targets.length > 0) {
-      attempt();
+    x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: `${target.url}: ${reason}`, code, evidence, us: 0 });
+    if (!res.headersSent && x.attempts < this.maxAttempts) {
+      this.attempt();
       return;
     }
-    x.reply(code, `upstream:${group.id}`, { evidence, rule: `${target.url}: ${evidence.reason}` });
-  };
+    x.reply(code, `upstream:${group.id}`, { evidence, rule: `${target.url}: ${reason}` });
+  }
+}
 
-  attempt();
+export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
+  new Forwarding(deps, p, proto).attempt();
 }
 
 export function createRequestHandler(deps: GatewayDeps, proto = 'http'): (req: IncomingMessage, res: ServerResponse) => void {

@@ -4,6 +4,7 @@
  * Label values are bounded: codes come from the catalog, routes and policies from config.
  */
 import client from 'prom-client';
+import type { Code, Layer } from '../errors/catalog.ts';
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -56,7 +57,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Label children cached per label set: prom-client hashes label objects on every inc/observe,
+  // which costs more than the rest of the metrics work on the proxy path.
+  readonly #requestChildren = new Map<string, client.Counter.Internal>();
+  readonly #durationChildren = new Map<string, client.Histogram.Internal<string>>();
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pinpoint_process_' });
+  }
+
+  /** Counts one finished exchange. */
+  observe(route: string, status: number, layerOrNull: Layer | null, code: Code | null, policy: string | null, latencyMs: number): void {
+    const layer = layerOrNull ?? 'upstream';
+    const key = `${route}\u0000${status}\u0000${layer}`;
+    let c = this.#requestChildren.get(key);
+    if (c === undefined) {
+      c = this.requests.labels(route, String(status), layer);
+      this.#requestChildren.set(key, c);
+    }
+    c.inc();
+    let h = this.#durationChildren.get(route);
+    if (h === undefined) {
+      h = this.duration.labels(route);
+      this.#durationChildren.set(route, h);
+    }
+    h.observe(latencyMs / 1000);
+    if (code !== null && layer !== 'upstream') this.localReplies.inc({ code, policy: policy ?? '' });
   }
 }

@@ -1,0 +1,242 @@
+/**
+ * The `pinpoint` command as a user runs it: a real process, real files, real sockets.
+ * Asserts exit codes and JSON output (docs/cli.md), never prose.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/pinpoint.js');
+const READ_KEY = 'pp_demo_read_7f3a9c2e41b8d605';
+const READ_HASH = 'sha256:f4b3c05565dc4c462bcd74f78997507cd33cd7de2c955544c6218483e77ad66f';
+
+function run(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function config(upstreamPort: number, db = 'calls.db'): string {
+  return `version: 1
+listen: { host: 127.0.0.1, port: 0 }
+admin: { enabled: false }
+errors: { mode: detailed }
+call_log: { path: ${db}, flush_interval_ms: 20 }
+upstreams:
+  up: { targets: [{ url: "http://127.0.0.1:${upstreamPort}" }] }
+policies:
+  write-key:
+    type: api-key
+    config: { required_scopes: [orders:write] }
+consumers:
+  - id: reader
+    credentials: { api_keys: [{ id: k_read, hash: "${READ_HASH}", scopes: [orders:read] }] }
+routes:
+  - { id: create, paths: [/orders], methods: [POST], upstream: up, policies: [write-key] }
+`;
+}
+
+interface Started {
+  proc: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+}
+
+/** Starts `pinpoint start` and resolves once it logs that it listens (JSON log lines on stdout). */
+function start(args: string[]): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: Record<string, unknown>[] = [];
+    let buf = '';
+    let stderr = '';
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const o = JSON.parse(line) as Record<string, unknown>;
+          lines.push(o);
+          if (o.msg === 'pinpoint listening') resolve({ proc, port: o.port as number, lines });
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+}
+
+function stop(s: Started): Promise<number | null> {
+  return new Promise((resolve) => {
+    s.proc.once('exit', (code) => resolve(code));
+    s.proc.kill('SIGTERM');
+  });
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('condition not met in time');
+}
+
+let upstream: Server;
+let upstreamPort: number;
+let dir: string;
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  upstreamPort = (upstream.address() as AddressInfo).port;
+  dir = mkdtempSync(path.join(tmpdir(), 'pinpoint-cli-'));
+});
+
+after(() => upstream.close());
+
+void describe('pinpoint validate', () => {
+  void test('a valid file: exit 0 and a JSON summary', () => {
+    const f = path.join(dir, 'valid.yaml');
+    writeFileSync(f, config(upstreamPort));
+    const r = run(['validate', f, '--json']);
+    assert.equal(r.code, 0);
+    const out = JSON.parse(r.stdout) as { valid: boolean; routes: number; policies: number };
+    assert.deepEqual([out.valid, out.routes, out.policies], [true, 1, 1]);
+  });
+
+  void test('an invalid file: exit 1 and every issue with its path', () => {
+    const f = path.join(dir, 'invalid.yaml');
+    writeFileSync(f, config(upstreamPort).replace('upstream: up, policies: [write-key]', 'upstream: nope, policies: [write-key, ghost]').replace('port: 0 }', 'port: 0, hots: x }'));
+    const r = run(['validate', f, '--json']);
+    assert.equal(r.code, 1);
+    const out = JSON.parse(r.stdout) as { valid: boolean; issues: { path: string }[] };
+    assert.equal(out.valid, false);
+    const paths = out.issues.map((i) => i.path);
+    assert.ok(paths.includes('listen'), paths.join());
+    assert.equal(r.stderr, '');
+  });
+
+  void test('cross-reference errors name route and policy paths', () => {
+    const f = path.join(dir, 'refs.yaml');
+    writeFileSync(f, config(upstreamPort).replace('upstream: up, policies: [write-key]', 'upstream: nope, policies: [write-key, ghost]'));
+    const r = run(['validate', f, '--json']);
+    assert.equal(r.code, 1);
+    const paths = (JSON.parse(r.stdout) as { issues: { path: string }[] }).issues.map((i) => i.path).sort();
+    assert.deepEqual(paths, ['routes[0].policies[1]', 'routes[0].upstream']);
+  });
+
+  void test('a missing file: exit 1', () => {
+    assert.equal(run(['validate', path.join(dir, 'missing.yaml'), '--json']).code, 1);
+  });
+
+  void test('usage errors exit 2', () => {
+    assert.equal(run(['frobnicate']).code, 2);
+    assert.equal(run(['validate', '--no-such-flag']).code, 2);
+    assert.equal(run(['explain']).code, 2);
+  });
+});
+
+void describe('pinpoint hash-key and errors', () => {
+  void test('hash-key prints the sha256 form, from argv or stdin', () => {
+    assert.equal(run(['hash-key', READ_KEY]).stdout.trim(), READ_HASH);
+    assert.equal(run(['hash-key'], `${READ_KEY}\n`).stdout.trim(), READ_HASH);
+  });
+
+  void test('errors --json lists the catalog', () => {
+    const r = run(['errors', 'AUTH_KEY_SCOPE_MISSING', '--json']);
+    assert.equal(r.code, 0);
+    assert.equal((JSON.parse(r.stdout) as Record<string, { status: number }>).AUTH_KEY_SCOPE_MISSING?.status, 403);
+    assert.equal(run(['errors', 'NOPE']).code, 1);
+  });
+});
+
+void describe('pinpoint start, explain, reload', () => {
+  void test('a denial is explained from the call log by its request id', async () => {
+    const f = path.join(dir, 'explain.yaml');
+    writeFileSync(f, config(upstreamPort, 'explain.db'));
+    const s = await start(['--config', f]);
+    const res = await fetch(`http://127.0.0.1:${s.port}/orders`, { method: 'POST', headers: { 'x-api-key': READ_KEY, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 403);
+    const id = res.headers.get('x-request-id') as string;
+    await res.arrayBuffer();
+    assert.equal(await stop(s), 0); // graceful stop flushes the log
+
+    const r = run(['explain', id, '--config', f, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const x = JSON.parse(r.stdout) as { code: string; policy: string; status: number; outcome: string; consumer: string; credential: string; evidence: { missing_scopes: string[] }; trace: { policy: string; outcome: string }[]; fix: string };
+    assert.deepEqual([x.code, x.policy, x.status, x.outcome, x.consumer, x.credential], ['AUTH_KEY_SCOPE_MISSING', 'write-key', 403, 'denied_by_gateway', 'reader', 'k_read']);
+    assert.deepEqual(x.evidence.missing_scopes, ['orders:write']);
+    assert.deepEqual(x.trace.map((t) => [t.policy, t.outcome]), [['router', 'allow'], ['write-key', 'deny']]);
+    assert.ok(x.fix.includes('orders:write'));
+
+    const human = run(['explain', id, '--config', f]);
+    assert.equal(human.code, 0);
+    assert.ok(human.stdout.includes('AUTH_KEY_SCOPE_MISSING'));
+
+    const missing = run(['explain', 'no-such-request', '--config', f, '--json']);
+    assert.equal(missing.code, 1);
+    assert.equal((JSON.parse(missing.stdout) as { found: boolean }).found, false);
+
+    const logs = run(['logs', '--config', f, '--code', 'AUTH_KEY_SCOPE_MISSING', '--json']);
+    assert.equal(logs.code, 0);
+    assert.deepEqual((JSON.parse(logs.stdout) as { requestId: string }[]).map((e) => e.requestId), [id]);
+  });
+
+  void test('a config change is applied on file change; an invalid one is rejected and the old one keeps serving', async () => {
+    const f = path.join(dir, 'reload.yaml');
+    writeFileSync(f, config(upstreamPort));
+    const s = await start(['--config', f]);
+    const post = () => fetch(`http://127.0.0.1:${s.port}/orders`, { method: 'POST', headers: { 'x-api-key': READ_KEY }, body: '{}' }).then(async (r) => (await r.arrayBuffer(), r.status));
+    try {
+      assert.equal(await post(), 403);
+      // Invalid: unknown upstream. Must be rejected; the running config keeps answering 403.
+      writeFileSync(f, config(upstreamPort).replace('upstream: up, policies', 'upstream: nope, policies'));
+      await waitFor(async () => s.lines.some((l) => l.msg === 'config reload rejected; the running config stays in force'));
+      assert.equal(await post(), 403);
+      // Valid: grant the scope; the next request passes.
+      writeFileSync(f, config(upstreamPort).replace('scopes: [orders:read]', 'scopes: [orders:read, orders:write]'));
+      await waitFor(async () => (await post()) === 201);
+      // SIGHUP reloads too: take the scope away again and signal.
+      writeFileSync(f, config(upstreamPort));
+      s.proc.kill('SIGHUP');
+      await waitFor(async () => (await post()) === 403);
+    } finally {
+      await stop(s);
+    }
+  });
+
+  void test('--workers 2: both workers serve and every call lands in one log', async () => {
+    const f = path.join(dir, 'workers.yaml');
+    writeFileSync(f, config(upstreamPort, 'workers.db'));
+    const s = await start(['--config', f, '--workers', '2']);
+    await waitFor(async () => s.lines.filter((l) => l.msg === 'pinpoint listening').length === 2);
+    const pids = new Set(s.lines.filter((l) => l.msg === 'pinpoint listening').map((l) => l.pid));
+    assert.equal(pids.size, 2);
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await fetch(`http://127.0.0.1:${s.port}/orders`, { method: 'POST', headers: { 'x-api-key': READ_KEY, connection: 'close' }, body: '{}' });
+      await r.arrayBuffer();
+      ids.push(r.headers.get('x-request-id') as string);
+    }
+    assert.equal(await stop(s), 0);
+    const logs = JSON.parse(run(['logs', '--config', f, '--limit', '1000', '--json']).stdout) as { requestId: string; code: string }[];
+    const logged = new Set(logs.map((l) => l.requestId));
+    for (const id of ids) assert.ok(logged.has(id), `request ${id} missing from the log`);
+    assert.ok(logs.every((l) => l.code === 'AUTH_KEY_SCOPE_MISSING'));
+  });
+});
