@@ -48,7 +48,7 @@ const Upstream = Type.Object(
         response_ms: Type.Integer({ minimum: 1, default: 60000, description: 'Time allowed until the response headers arrive.' }),
         idle_ms: Type.Integer({ minimum: 1, default: 60000, description: 'Longest gap between body chunks before the exchange is aborted.' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Upstream timeouts; each failure has its own code (UPSTREAM_CONNECT_TIMEOUT, UPSTREAM_RESPONSE_TIMEOUT).' },
     ),
     retries: Type.Object(
       {
@@ -63,7 +63,7 @@ const Upstream = Type.Object(
           description: 'Upstream statuses that trigger a retry (connection failures always do).',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Retries on another target.' },
     ),
     health: Type.Object(
       {
@@ -104,11 +104,11 @@ const ApiKey = Type.Object(
 const Consumer = Type.Object(
   {
     id: Id,
-    description: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String({ description: 'Free text for people reading the config.' })),
     errors: Type.Optional(ErrorsMode),
     credentials: Type.Object(
-      { api_keys: Type.Array(ApiKey, { default: [] }) },
-      { additionalProperties: false, default: {} },
+      { api_keys: Type.Array(ApiKey, { default: [], description: 'API keys of this consumer (stored as hashes).' }) },
+      { additionalProperties: false, default: {}, description: 'How this consumer proves who it is.' },
     ),
     policies: PolicyRefs,
   },
@@ -122,7 +122,7 @@ const PolicyInstance = Type.Object(
       default: 'enforce',
       description: 'monitor: a would-be denial is traced and counted, and the request goes on.',
     }),
-    description: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String({ description: 'Free text for people reading the config.' })),
     config: Type.Unknown({ default: {}, description: 'The policy type\u2019s own settings (see docs/policies).' }),
   },
   { additionalProperties: false },
@@ -135,7 +135,7 @@ const HttpMethod = Type.Union(
 const Route = Type.Object(
   {
     id: Id,
-    description: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String({ description: 'Free text for people reading the config.' })),
     hosts: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description: 'Host names this route answers (exact, or *.example.com). Empty: any host.',
@@ -145,7 +145,7 @@ const Route = Type.Object(
         pattern: '^/',
         description: 'Path template: /orders, /orders/{id} (one segment), /files/* (prefix: anything below).',
       }),
-      { minItems: 1 },
+      { minItems: 1, description: 'Paths this route answers.' },
     ),
     methods: Type.Array(HttpMethod, { default: [], description: 'Accepted methods. Empty: all.' }),
     upstream: Id,
@@ -170,13 +170,13 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ default: '0.0.0.0', description: 'Address the proxy binds.' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Proxy port.' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Where the proxy listens.' },
     ),
     admin: Type.Object(
       {
-        enabled: Type.Boolean({ default: true }),
+        enabled: Type.Boolean({ default: true, description: 'Run the admin listener.' }),
         host: Type.String({ default: '127.0.0.1', description: 'Admin API address; keep it off the internet.' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9180 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9180, description: 'Admin API port.' }),
         token_hash: Type.Optional(
           Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'SHA-256 of the admin bearer token (`pinpoint hash-key`).' }),
         ),
@@ -185,7 +185,7 @@ export const ConfigSchema = Type.Object(
           description: 'Environment variable holding the admin token when token_hash is not set. With neither, the admin API answers only /healthz and /metrics.',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'The admin API: health, metrics, call-log queries, explain, reload.' },
     ),
     trusted_proxies: Type.Array(Type.String(), {
       default: [],
@@ -194,28 +194,31 @@ export const ConfigSchema = Type.Object(
     }),
     errors: Type.Object(
       {
-        mode: Type.Union([Type.Literal('public'), Type.Literal('detailed')], { default: 'public' }),
+        mode: Type.Union([Type.Literal('public'), Type.Literal('detailed')], {
+          default: 'public',
+          description: 'Default for every route and consumer (each may override it). public: code, layer, policy and request id only; detailed: adds detail, remediation and evidence.',
+        }),
         type_base: Type.String({
           default: 'urn:pinpoint:error:',
           description: 'Prefix of the RFC 9457 `type` member; the lower-case code is appended. Point it at your copy of docs/errors.md to make it resolvable.',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'How the gateway answers when it denies or fails (RFC 9457 problem details).' },
     ),
     request_id: Type.Object(
       {
         header: Type.String({ default: 'x-request-id', description: 'Header carrying the request id both ways.' }),
         trust_incoming: Type.Boolean({ default: true, description: 'Keep a valid incoming id (1–200 chars of [A-Za-z0-9._:-]).' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Request ids, kept from the client when valid or generated.' },
     ),
     call_log: Type.Object(
       {
-        enabled: Type.Boolean({ default: true }),
+        enabled: Type.Boolean({ default: true, description: 'Record every call.' }),
         path: Type.String({ default: 'var/pinpoint-calls.db', description: 'SQLite file (relative to the config file).' }),
         retention: Type.Union([Duration, Type.Null()], { default: '7d', description: 'Entries older than this are deleted; null keeps everything.' }),
-        batch_size: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
-        flush_interval_ms: Type.Integer({ minimum: 1, maximum: 60000, default: 100 }),
+        batch_size: Type.Integer({ minimum: 1, maximum: 10000, default: 500, description: 'Entries per write transaction.' }),
+        flush_interval_ms: Type.Integer({ minimum: 1, maximum: 60000, default: 100, description: 'Longest time an entry waits in memory before it is written.' }),
         queue_limit: Type.Integer({ minimum: 1, default: 100000, description: 'Entries held in memory before overload applies.' }),
         overload: Type.Union([Type.Literal('block'), Type.Literal('drop_oldest'), Type.Literal('sample')], {
           default: 'block',
@@ -224,13 +227,13 @@ export const ConfigSchema = Type.Object(
         sample_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Share kept under overload: sample.' }),
         upstream_body_bytes: Type.Integer({ minimum: 0, maximum: 65536, default: 4096, description: 'How much of an upstream 4xx/5xx body is kept in the log.' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'The call log: one entry per request in the embedded SQLite store (docs/call-log.md).' },
     ),
     upstreams: Type.Record(Id, Upstream, { description: 'Named groups of targets.' }),
     policies: Type.Record(Id, PolicyInstance, { default: {}, description: 'Policy instances by id.' }),
     global: Type.Object({ policies: PolicyRefs }, { additionalProperties: false, default: {}, description: 'Policies applied to every route.' }),
-    consumers: Type.Array(Consumer, { default: [] }),
-    routes: Type.Array(Route, { minItems: 1 }),
+    consumers: Type.Array(Consumer, { default: [], description: 'Known callers and their credentials.' }),
+    routes: Type.Array(Route, { minItems: 1, description: 'What the gateway serves: host, paths and methods mapped to an upstream, with policies.' }),
   },
   { additionalProperties: false, title: 'Pinpoint gateway configuration' },
 );

@@ -148,7 +148,7 @@ void describe('renderTemplate', () => {
 const PUBLIC_KEYS = ['code', 'layer', 'policy', 'request_id', 'retryable', 'status', 'title', 'type'];
 
 function input(code: Code, detailed: boolean, extra: Partial<ProblemInput> = {}): ProblemInput {
-  return { code, policy: 'orders-write-key', requestId: 'req-1', detailed, typeBase: 'urn:pinpoint:error:', ...extra };
+  return { code, policy: 'orders-write-key', requestId: 'req-1', requestIdHeader: 'x-request-id', detailed, typeBase: 'urn:pinpoint:error:', ...extra };
 }
 
 void describe('problemBody', () => {

@@ -13,6 +13,8 @@ export interface ProblemInput {
   /** Policy instance id, or a reserved id: 'router', 'upstream:<id>', 'gateway'. */
   readonly policy: string;
   readonly requestId: string;
+  /** Header carrying the request id (config request_id.header). */
+  readonly requestIdHeader: string;
   readonly detailed: boolean;
   readonly evidence?: Evidence;
   /** The decisive rule, shown as `detail` in detailed mode. */
@@ -73,6 +75,7 @@ export function problemHeaders(p: ProblemInput): Record<string, string> {
     'x-pinpoint-code': p.code,
     'x-pinpoint-layer': entry.layer,
     'x-pinpoint-policy': p.policy,
+    [p.requestIdHeader]: p.requestId,
   };
   // Clients (OpenAI/Anthropic SDKs among them) honour x-should-retry; say it on permanent denials.
   if (!entry.retryable) h['x-should-retry'] = 'false';
@@ -90,12 +93,12 @@ export function sendProblem(res: ServerResponse, p: ProblemInput, method: string
 }
 
 /** The raw HTTP/1.1 bytes of a problem, for sockets that are not (yet) a ServerResponse. */
-export function rawProblem(p: ProblemInput, requestIdHeader: string): string {
+export function rawProblem(p: ProblemInput): string {
   const body = JSON.stringify(problemBody(p));
   const headers = problemHeaders(p);
   const status = CATALOG[p.code].status;
   let head = `HTTP/1.1 ${status} ${CATALOG[p.code].title}\r\n`;
   for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-  head += `${requestIdHeader}: ${p.requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  head += `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
   return head + body;
 }

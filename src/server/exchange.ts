@@ -71,6 +71,7 @@ export class Exchange {
         code,
         policy,
         requestId: this.requestId,
+        requestIdHeader: this.config.source.request_id.header,
         detailed: this.detailed(),
         typeBase: this.config.source.errors.type_base,
         ...(opts.evidence !== undefined ? { evidence: opts.evidence } : {}),

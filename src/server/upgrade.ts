@@ -8,7 +8,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawProblem } from '../errors/problem.ts';
 import { classifyUpstreamError, type UpstreamGroup } from '../proxy/upstreams.ts';
-import { prepare, upstreamHeaders, upstreamPath, type GatewayDeps } from './gateway.ts';
+import { prepare, requestIdOf, upstreamHeaders, upstreamPath, type GatewayDeps } from './gateway.ts';
 
 export function createUpgradeHandler(deps: GatewayDeps, proto = 'http'): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
@@ -16,7 +16,8 @@ export function createUpgradeHandler(deps: GatewayDeps, proto = 'http'): (req: I
     res.assignSocket(socket as never);
     res.once('finish', () => socket.end());
     socket.on('error', () => socket.destroy());
-    const p = prepare(deps, req, res);
+    const rt0 = deps.current();
+    const p = prepare(deps, rt0, requestIdOf(rt0, req), req, res);
     if (p === undefined) return;
     res.detachSocket(socket as never);
     res.removeAllListeners('finish');
@@ -29,8 +30,15 @@ export function createUpgradeHandler(deps: GatewayDeps, proto = 'http'): (req: I
       x.layer = 'upstream';
       socket.end(
         rawProblem(
-          { code, policy: `upstream:${group.id}`, requestId: x.requestId, detailed: x.detailed(), evidence, typeBase: rt.compiled.source.errors.type_base },
-          rt.compiled.source.request_id.header,
+          {
+            code,
+            policy: `upstream:${group.id}`,
+            requestId: x.requestId,
+            requestIdHeader: rt.compiled.source.request_id.header,
+            detailed: x.detailed(),
+            evidence,
+            typeBase: rt.compiled.source.errors.type_base,
+          },
         ),
       );
       res.emit('close');

@@ -3,12 +3,12 @@ import { Type, type Static } from '@sinclair/typebox';
 const Location = Type.Union(
   [
     Type.Object(
-      { from: Type.Literal('header'), name: Type.String({ minLength: 1, description: 'Header name, e.g. x-api-key.' }) },
+      { from: Type.Literal('header', { description: 'A request header.' }), name: Type.String({ minLength: 1, description: 'Header name, e.g. x-api-key.' }) },
       { additionalProperties: false },
     ),
-    Type.Object({ from: Type.Literal('bearer') }, { additionalProperties: false, description: 'Authorization: Bearer <key> (RFC 6750 §2.1).' }),
+    Type.Object({ from: Type.Literal('bearer', { description: 'The Authorization header, Bearer scheme.' }) }, { additionalProperties: false, description: 'Authorization: Bearer <key> (RFC 6750 §2.1).' }),
     Type.Object(
-      { from: Type.Literal('query'), name: Type.String({ minLength: 1, description: 'Query parameter, e.g. api_key. Keys in URLs end up in logs and browser history; prefer a header.' }) },
+      { from: Type.Literal('query', { description: 'A query parameter.' }), name: Type.String({ minLength: 1, description: 'Query parameter, e.g. api_key. Keys in URLs end up in logs and browser history; prefer a header.' }) },
       { additionalProperties: false },
     ),
   ],
