@@ -52,7 +52,7 @@ function rows(n: Node, path: string, out: string[]): void {
 
 function table(schema: TSchema, prefix: string): string[] {
   const out = ['| field | type | required | default | description |', '|---|---|---|---|---|'];
-  rows(schema as unknown as Node, prefix, out);
+  rows(schema, prefix, out);
   return out;
 }
 
