@@ -24,6 +24,10 @@ export interface CompiledRoute {
   readonly errors: ErrorsMode | undefined;
   readonly stripPrefix: string | undefined;
   readonly preserveHost: boolean;
+  /** Most bytes buffered for policies that read the body: the route's smallest request-size limit, or 1 MiB. */
+  readonly maxBufferedBody: number;
+  /** The request-size policy that sets maxBufferedBody, if any. */
+  readonly bodyLimitPolicy: string | undefined;
   /** The router's trace entry for each path template of the route, built once. */
   readonly routerTrace: ReadonlyMap<string, TraceEntry>;
 }
@@ -43,6 +47,9 @@ export interface CompiledConfig {
   /** Request headers the proxy rewrites (lower-case): host, forwarding headers, the request id. */
   readonly rewrittenHeaders: ReadonlySet<string>;
 }
+
+/** Bodies buffered for policies (schema validation) are bounded even without a request-size policy. */
+export const DEFAULT_MAX_BUFFERED_BODY = 1024 * 1024;
 
 const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -135,7 +142,14 @@ export function compileConfig(
     } catch (err) {
       issues.push({ path: `routes[${i}].policies`, message: (err as Error).message });
     }
+    let limitPolicy: CompiledPolicy | undefined;
+    for (const pp of planned) {
+      const lim = pp.policy.bodyLimit;
+      if (lim !== undefined && pp.policy.mode === 'enforce' && (limitPolicy === undefined || lim < (limitPolicy.bodyLimit ?? Infinity))) limitPolicy = pp.policy;
+    }
     return Object.freeze({
+      maxBufferedBody: Math.min(limitPolicy?.bodyLimit ?? DEFAULT_MAX_BUFFERED_BODY, DEFAULT_MAX_BUFFERED_BODY),
+      bodyLimitPolicy: limitPolicy?.id,
       id: r.id,
       index: i,
       upstreamId: r.upstream,

@@ -1,13 +1,13 @@
 /**
  * The pipeline without any real policy: stub policies of the registered types record that they ran
- * and return a scripted decision, so plan() and evaluate() are tested on their own.
+ * and return a scripted decision, so plan() and evaluateSync() are tested on their own.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { POLICY_MODULES } from '../policies/index.ts';
 import { ORDER_INDEX, PIPELINE_ORDER } from './order.ts';
 import { plan } from './plan.ts';
-import { evaluate, type ConsumerPolicies } from './run.ts';
+import { evaluateSync, type ConsumerPolicies } from './run.ts';
 import type { CompiledPolicy, Decision, Identity, Mode, RequestFacts } from './types.ts';
 
 type StageType = 'ip-rules' | 'request-size' | 'api-key';
@@ -160,7 +160,7 @@ void describe('evaluate', () => {
   void test('all allow: allowed, full trace in order, no identity', () => {
     const log = new Log();
     const p = plan([log.stub('ip', 'ip-rules')], [log.stub('size', 'request-size'), log.stub('key', 'api-key')]);
-    const v = evaluate(p, FACTS, 'orders', consumers());
+    const v = evaluateSync(p, FACTS, 'orders', consumers());
     assert.equal(v.allowed, true);
     assert.equal(v.deny, undefined);
     assert.equal(v.denyPolicy, undefined);
@@ -183,7 +183,7 @@ void describe('evaluate', () => {
     const deny: Decision = { outcome: 'deny', code: 'BODY_TOO_LARGE', rule: 'too big', evidence: { limit_bytes: 5, received_bytes: 10 } };
     const size = log.stub('size', 'request-size', deny);
     const p = plan([log.stub('ip', 'ip-rules')], [size, log.stub('key', 'api-key')]);
-    const v = evaluate(p, FACTS, 'orders', consumers());
+    const v = evaluateSync(p, FACTS, 'orders', consumers());
     assert.equal(v.allowed, false);
     assert.equal(v.deny, deny);
     assert.equal(v.denyPolicy, size);
@@ -201,7 +201,7 @@ void describe('evaluate', () => {
   void test('skip decisions are traced and the pipeline goes on', () => {
     const log = new Log();
     const p = plan([], [log.stub('ip', 'ip-rules', { outcome: 'skip', rule: 'n/a' }), log.stub('key', 'api-key')]);
-    const v = evaluate(p, FACTS, 'orders', consumers());
+    const v = evaluateSync(p, FACTS, 'orders', consumers());
     assert.equal(v.allowed, true);
     assert.deepEqual(
       v.trace.map((t) => [t.policy, t.outcome, t.rule]),
@@ -220,7 +220,7 @@ void describe('evaluate', () => {
       [log.stub('ip', 'ip-rules', ipDeny, { mode: 'monitor' })],
       [log.stub('size', 'request-size', sizeDeny, { mode: 'monitor', bodyLimit: 5 }), log.stub('key', 'api-key')],
     );
-    const v = evaluate(p, FACTS, 'orders', consumers());
+    const v = evaluateSync(p, FACTS, 'orders', consumers());
     assert.equal(v.allowed, true);
     assert.equal(v.deny, undefined);
     assert.deepEqual(log.ran, ['ip', 'size', 'key']);
@@ -243,7 +243,7 @@ void describe('evaluate', () => {
       [log.stub('ip', 'ip-rules', { outcome: 'deny', code: 'IP_DENIED', rule: 'r', evidence: {} }, { mode: 'monitor' })],
       [log.stub('key', 'api-key', { outcome: 'deny', code: 'AUTH_KEY_MISSING', rule: 'r', evidence: {} })],
     );
-    const v = evaluate(p, FACTS, 'orders', consumers());
+    const v = evaluateSync(p, FACTS, 'orders', consumers());
     assert.equal(v.allowed, false);
     assert.equal(v.denyPolicy?.id, 'key');
     assert.deepEqual(v.monitorDenied, ['ip']);
@@ -260,7 +260,7 @@ void describe('evaluate', () => {
         return ALLOW;
       },
     };
-    evaluate(plan([], [probe]), FACTS, 'orders', consumers());
+    evaluateSync(plan([], [probe]), FACTS, 'orders', consumers());
     assert.deepEqual(seen, ['orders', '/orders']);
   });
 
@@ -271,7 +271,7 @@ void describe('evaluate', () => {
       [log.stub('size', 'request-size'), log.stub('key', 'api-key', { outcome: 'allow', rule: 'key k_acme', identity: ACME })],
     );
     const own = [log.stub('acme-size', 'request-size'), log.stub('acme-ip', 'ip-rules')];
-    const v = evaluate(base, FACTS, 'orders', consumers({ acme: own, other: [log.stub('other-ip', 'ip-rules')] }));
+    const v = evaluateSync(base, FACTS, 'orders', consumers({ acme: own, other: [log.stub('other-ip', 'ip-rules')] }));
     assert.equal(v.allowed, true);
     assert.equal(v.identity, ACME);
     assert.deepEqual(log.ran, ['ip-global', 'size', 'key', 'acme-ip', 'acme-size']);
@@ -286,7 +286,7 @@ void describe('evaluate', () => {
     const log = new Log();
     const acmeIp = log.stub('acme-ip', 'ip-rules', { outcome: 'deny', code: 'IP_NOT_ALLOWED', rule: 'not in allow list', evidence: {} });
     const base = plan([], [log.stub('key', 'api-key', { outcome: 'allow', rule: 'k', identity: ACME })]);
-    const v = evaluate(base, FACTS, 'orders', consumers({ acme: [acmeIp] }));
+    const v = evaluateSync(base, FACTS, 'orders', consumers({ acme: [acmeIp] }));
     assert.equal(v.allowed, false);
     assert.equal(v.denyPolicy, acmeIp);
     assert.equal(v.deny?.code, 'IP_NOT_ALLOWED');
@@ -298,14 +298,14 @@ void describe('evaluate', () => {
     const log = new Log();
     const shared = log.stub('shared-ip', 'ip-rules');
     const base = plan([shared], [log.stub('key', 'api-key', { outcome: 'allow', rule: 'k', identity: ACME })]);
-    evaluate(base, FACTS, 'orders', consumers({ acme: [shared, log.stub('acme-ip', 'ip-rules')] }));
+    evaluateSync(base, FACTS, 'orders', consumers({ acme: [shared, log.stub('acme-ip', 'ip-rules')] }));
     assert.deepEqual(log.ran, ['shared-ip', 'key', 'acme-ip']);
   });
 
   void test('a consumer without own policies changes nothing', () => {
     const log = new Log();
     const base = plan([], [log.stub('key', 'api-key', { outcome: 'allow', rule: 'k', identity: ACME }), log.stub('ip', 'ip-rules')]);
-    const v = evaluate(base, FACTS, 'orders', consumers({ acme: [] }));
+    const v = evaluateSync(base, FACTS, 'orders', consumers({ acme: [] }));
     assert.equal(v.allowed, true);
     assert.deepEqual(log.ran, ['ip', 'key']);
   });
@@ -313,14 +313,14 @@ void describe('evaluate', () => {
   void test('consumer policies do not run when no one is identified', () => {
     const log = new Log();
     const base = plan([], [log.stub('key', 'api-key', { outcome: 'deny', code: 'AUTH_KEY_MISSING', rule: 'r', evidence: {} })]);
-    evaluate(base, FACTS, 'orders', consumers({ acme: [log.stub('acme-ip', 'ip-rules')] }));
+    evaluateSync(base, FACTS, 'orders', consumers({ acme: [log.stub('acme-ip', 'ip-rules')] }));
     assert.deepEqual(log.ran, ['key']);
   });
 
   void test('an identified caller that is denied (scope missing) is in the verdict', () => {
     const log = new Log();
     const base = plan([], [log.stub('key', 'api-key', { outcome: 'deny', code: 'AUTH_KEY_SCOPE_MISSING', rule: 'r', evidence: {}, identity: ACME })]);
-    const v = evaluate(base, FACTS, 'orders', consumers({ acme: [log.stub('acme-ip', 'ip-rules')] }));
+    const v = evaluateSync(base, FACTS, 'orders', consumers({ acme: [log.stub('acme-ip', 'ip-rules')] }));
     assert.equal(v.allowed, false);
     assert.equal(v.identity, ACME);
     assert.deepEqual(log.ran, ['key']);
@@ -336,7 +336,7 @@ void describe('evaluate', () => {
       [log.stub('key', 'api-key', { outcome: 'deny', code: 'AUTH_KEY_SCOPE_MISSING', rule: 'r', evidence: {}, identity: ACME }, { mode: 'monitor' })],
     );
     const acmeIp = log.stub('acme-ip', 'ip-rules', { outcome: 'deny', code: 'IP_NOT_ALLOWED', rule: 'r', evidence: {} });
-    const v = evaluate(base, FACTS, 'orders', consumers({ acme: [acmeIp] }));
+    const v = evaluateSync(base, FACTS, 'orders', consumers({ acme: [acmeIp] }));
     assert.deepEqual(v.monitorDenied, ['key']);
     assert.equal(v.identity, ACME, 'the identified caller is lost in monitor mode');
     assert.deepEqual(log.ran, ['key', 'acme-ip'], 'the consumer\u2019s own policies were skipped');
@@ -347,8 +347,8 @@ void describe('evaluate', () => {
     const log = new Log();
     const base = plan([log.stub('ip', 'ip-rules')], [log.stub('key', 'api-key', { outcome: 'allow', rule: 'k', identity: ACME })]);
     const cp = consumers({ acme: [log.stub('acme-ip', 'ip-rules')] });
-    const a = evaluate(base, FACTS, 'orders', cp).trace.map((t) => t.policy);
-    const b = evaluate(base, FACTS, 'orders', cp).trace.map((t) => t.policy);
+    const a = evaluateSync(base, FACTS, 'orders', cp).trace.map((t) => t.policy);
+    const b = evaluateSync(base, FACTS, 'orders', cp).trace.map((t) => t.policy);
     assert.deepEqual(a, ['ip', 'key', 'acme-ip']);
     assert.deepEqual(b, a);
   });
@@ -361,14 +361,14 @@ void describe('evaluate', () => {
         [log.stub('global-size', 'request-size', ALLOW, { bodyLimit: 1000 })],
         [small, log.stub('monitor-size', 'request-size', ALLOW, { bodyLimit: 10, mode: 'monitor' })],
       );
-      const v = evaluate(p, FACTS, 'orders', consumers());
+      const v = evaluateSync(p, FACTS, 'orders', consumers());
       assert.equal(v.bodyLimit, 500);
       assert.equal(v.bodyLimitPolicy, small);
     });
 
     void test('undefined when no enforce-mode limit ran', () => {
       const log = new Log();
-      const v = evaluate(plan([], [log.stub('ip', 'ip-rules')]), FACTS, 'orders', consumers());
+      const v = evaluateSync(plan([], [log.stub('ip', 'ip-rules')]), FACTS, 'orders', consumers());
       assert.equal(v.bodyLimit, undefined);
       assert.equal(v.bodyLimitPolicy, undefined);
     });
@@ -376,7 +376,7 @@ void describe('evaluate', () => {
     void test('a limit of 0 counts (not treated as absent)', () => {
       const log = new Log();
       const zero = log.stub('zero', 'request-size', ALLOW, { bodyLimit: 0 });
-      const v = evaluate(plan([log.stub('big', 'request-size', ALLOW, { bodyLimit: 100 })], [zero]), FACTS, 'orders', consumers());
+      const v = evaluateSync(plan([log.stub('big', 'request-size', ALLOW, { bodyLimit: 100 })], [zero]), FACTS, 'orders', consumers());
       assert.equal(v.bodyLimit, 0);
       assert.equal(v.bodyLimitPolicy, zero);
     });
@@ -388,7 +388,7 @@ void describe('evaluate', () => {
         [log.stub('global-size', 'request-size', ALLOW, { bodyLimit: 1000 })],
         [log.stub('key', 'api-key', { outcome: 'allow', rule: 'k', identity: ACME })],
       );
-      const v = evaluate(base, FACTS, 'orders', consumers({ acme: [acmeSize] }));
+      const v = evaluateSync(base, FACTS, 'orders', consumers({ acme: [acmeSize] }));
       assert.equal(v.bodyLimit, 200);
       assert.equal(v.bodyLimitPolicy, acmeSize);
     });
@@ -399,7 +399,7 @@ void describe('evaluate', () => {
         [log.stub('global-size', 'request-size', ALLOW, { bodyLimit: 1000 })],
         [log.stub('key', 'api-key', { outcome: 'allow', rule: 'k', identity: ACME })],
       );
-      const v = evaluate(
+      const v = evaluateSync(
         base,
         FACTS,
         'orders',

@@ -1,10 +1,14 @@
 /**
- * Runs a plan against one request. Pure apart from the clock used for durations: no I/O, no
- * counters, no upstream calls. Live enforcement, `diagnose` and `trace` all call this.
+ * Runs a plan against one request. Pure apart from the clock used for durations and the stores a
+ * stateful policy was compiled with. Live enforcement, `diagnose` and `trace` all call this.
+ *
+ * Synchronous while every decision is: most requests never allocate a promise. A policy that
+ * returns a promise (remote keys, introspection, a buffered body) switches the rest of the run to
+ * asynchronous from that point on.
  */
 import { performance } from 'node:perf_hooks';
 import { mergeConsumer, type PlannedPolicy } from './plan.ts';
-import type { CompiledPolicy, Deny, DecisionContext, Identity, RequestFacts, TraceEntry } from './types.ts';
+import type { CompiledPolicy, Decision, Deny, DecisionContext, Identity, RequestFacts, RequestTransform, TraceEntry } from './types.ts';
 
 export interface Verdict {
   readonly allowed: boolean;
@@ -21,21 +25,29 @@ export interface Verdict {
   readonly bodyLimit: number | undefined;
   /** The policy owning bodyLimit (for a denial found while the body streams). */
   readonly bodyLimitPolicy: CompiledPolicy | undefined;
+  /** A policy answered the request itself (a CORS preflight): the response to send. */
+  readonly respond: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly policy: string } | undefined;
+  /** Headers policies asked to add to the response. */
+  readonly responseHeaders: Readonly<Record<string, string>> | undefined;
+  /** Changes policies asked for on the upstream request, in pipeline order. */
+  readonly transforms: readonly RequestTransform[];
+  /** To call when the exchange ends (concurrency slots); empty when none. */
+  readonly releases: readonly (() => void)[];
 }
 
 export interface ConsumerPolicies {
   get(consumer: string): readonly CompiledPolicy[] | undefined;
 }
 
+export interface EvaluateOptions {
+  readonly dryRun?: boolean;
+  readonly body?: () => Promise<Buffer>;
+}
+
 /** Cache of merged plans per (plan, position, consumer); plans are immutable so this never goes stale. */
 const merged = new WeakMap<readonly PlannedPolicy[], Map<string, readonly PlannedPolicy[]>>();
 
-function mergedPlan(
-  base: readonly PlannedPolicy[],
-  done: number,
-  consumer: string,
-  policies: readonly CompiledPolicy[],
-): readonly PlannedPolicy[] {
+function mergedPlan(base: readonly PlannedPolicy[], done: number, consumer: string, policies: readonly CompiledPolicy[]): readonly PlannedPolicy[] {
   let byKey = merged.get(base);
   if (byKey === undefined) {
     byKey = new Map();
@@ -50,11 +62,136 @@ function mergedPlan(
   return m;
 }
 
-const NONE: readonly string[] = Object.freeze([]);
+const NONE: readonly never[] = Object.freeze([]);
+const NO_BODY = (): Promise<Buffer> => Promise.reject(new Error('this policy did not declare needsBody'));
+
+function isPromise(d: Decision | Promise<Decision>): d is Promise<Decision> {
+  return typeof (d as { then?: unknown }).then === 'function';
+}
+
+/** The mutable state of one evaluation. */
+class Run {
+  list: readonly PlannedPolicy[];
+  i = 0;
+  identity: Identity | undefined;
+  monitorDenied: string[] | undefined;
+  bodyLimit: number | undefined;
+  bodyLimitPolicy: CompiledPolicy | undefined;
+  respond: Verdict['respond'];
+  responseHeaders: Record<string, string> | undefined;
+  transforms: RequestTransform[] | undefined;
+  releases: (() => void)[] | undefined;
+  readonly facts: RequestFacts;
+  readonly routeId: string | undefined;
+  readonly consumers: ConsumerPolicies;
+  readonly trace: TraceEntry[];
+  readonly dryRun: boolean;
+  readonly body: () => Promise<Buffer>;
+
+  constructor(list: readonly PlannedPolicy[], facts: RequestFacts, routeId: string | undefined, consumers: ConsumerPolicies, trace: TraceEntry[], opts: EvaluateOptions) {
+    this.list = list;
+    this.facts = facts;
+    this.routeId = routeId;
+    this.consumers = consumers;
+    this.trace = trace;
+    this.dryRun = opts.dryRun === true;
+    this.body = opts.body ?? NO_BODY;
+  }
+
+  /** Runs policies until done or until one returns a promise. */
+  go(): Verdict | Promise<Verdict> {
+    while (this.i < this.list.length) {
+      const { policy } = this.list[this.i] as PlannedPolicy;
+      const ctx: DecisionContext = { facts: this.facts, identity: this.identity, routeId: this.routeId, dryRun: this.dryRun, body: this.body };
+      const t0 = performance.now();
+      const d = policy.decide(ctx);
+      if (isPromise(d)) {
+        return d.then((resolved) => {
+          const stop = this.apply(policy, resolved, t0);
+          return stop ?? this.go();
+        });
+      }
+      const stop = this.apply(policy, d, t0);
+      if (stop !== undefined) return stop;
+    }
+    return this.verdict(undefined, undefined);
+  }
+
+  /** Records one decision; returns a verdict when the run ends here. */
+  apply(policy: CompiledPolicy, d: Decision, t0: number): Verdict | undefined {
+    const us = Math.round((performance.now() - t0) * 1000);
+    const trace = this.trace;
+    if (d.outcome === 'deny') {
+      if (policy.mode === 'monitor') {
+        trace.push({ policy: policy.id, type: policy.type, outcome: 'monitor', rule: d.rule, code: d.code, evidence: d.evidence, us });
+        (this.monitorDenied ??= []).push(policy.id);
+        // Monitor mode behaves as if allowed: a caller it identified is the caller from here on,
+        // so that caller's own policies still run.
+        if (d.identity !== undefined && this.identity === undefined) this.adopt(d.identity);
+        else this.i++;
+        return undefined;
+      }
+      trace.push({ policy: policy.id, type: policy.type, outcome: 'deny', rule: d.rule, code: d.code, evidence: d.evidence, us });
+      if (this.identity === undefined && d.identity !== undefined) this.identity = d.identity;
+      return this.verdict(d, policy);
+    }
+    trace.push(
+      d.outcome === 'allow' && d.evidence !== undefined
+        ? { policy: policy.id, type: policy.type, outcome: d.outcome, rule: d.rule, evidence: d.evidence, us }
+        : { policy: policy.id, type: policy.type, outcome: d.outcome, rule: d.rule, us },
+    );
+    if (d.outcome === 'allow') {
+      if (policy.mode === 'enforce' && policy.bodyLimit !== undefined && (this.bodyLimit === undefined || policy.bodyLimit < this.bodyLimit)) {
+        this.bodyLimit = policy.bodyLimit;
+        this.bodyLimitPolicy = policy;
+      }
+      if (d.responseHeaders !== undefined) this.responseHeaders = { ...this.responseHeaders, ...d.responseHeaders };
+      if (d.transform !== undefined) (this.transforms ??= []).push(d.transform);
+      if (d.release !== undefined) (this.releases ??= []).push(d.release);
+      if (d.respond !== undefined) {
+        this.respond = { ...d.respond, policy: policy.id };
+        return this.verdict(undefined, undefined);
+      }
+      if (d.identity !== undefined && this.identity === undefined) {
+        this.adopt(d.identity);
+        return undefined;
+      }
+    }
+    this.i++;
+    return undefined;
+  }
+
+  /** Takes the caller's identity and merges that consumer's own policies into what is left. */
+  adopt(identity: Identity): void {
+    this.identity = identity;
+    const own = this.consumers.get(identity.consumer);
+    if (own !== undefined && own.length > 0) {
+      this.list = mergedPlan(this.list, this.i, identity.consumer, own);
+      this.i = 0;
+    } else this.i++;
+  }
+
+  verdict(deny: Deny | undefined, denyPolicy: CompiledPolicy | undefined): Verdict {
+    return {
+      allowed: deny === undefined,
+      deny,
+      denyPolicy,
+      identity: this.identity,
+      trace: this.trace,
+      monitorDenied: this.monitorDenied ?? NONE,
+      bodyLimit: this.bodyLimit,
+      bodyLimitPolicy: this.bodyLimitPolicy,
+      respond: this.respond,
+      responseHeaders: this.responseHeaders,
+      transforms: this.transforms ?? NONE,
+      releases: this.releases ?? NONE,
+    };
+  }
+}
 
 /**
  * Runs the plan. Entries are appended to `trace` (the caller's, so nothing is copied on the hot
- * path). Stops at the first enforcing denial.
+ * path). Stops at the first enforcing denial or at a policy that answers the request itself.
  */
 export function evaluate(
   base: readonly PlannedPolicy[],
@@ -62,61 +199,18 @@ export function evaluate(
   routeId: string | undefined,
   consumers: ConsumerPolicies,
   trace: TraceEntry[] = [],
-): Verdict {
-  let monitorDenied: string[] | undefined;
-  let identity: Identity | undefined;
-  let bodyLimit: number | undefined;
-  let bodyLimitPolicy: CompiledPolicy | undefined;
-  let list = base;
-  let i = 0;
-  while (i < list.length) {
-    const { policy } = list[i] as PlannedPolicy;
-    const ctx: DecisionContext = { facts, identity, routeId };
-    const t0 = performance.now();
-    const d = policy.decide(ctx);
-    const us = Math.round((performance.now() - t0) * 1000);
-    if (d.outcome === 'deny') {
-      if (policy.mode === 'monitor') {
-        trace.push({ policy: policy.id, type: policy.type, outcome: 'monitor', rule: d.rule, code: d.code, evidence: d.evidence, us });
-        (monitorDenied ??= []).push(policy.id);
-        // Monitor mode behaves as if allowed: a caller it identified is the caller from here on,
-        // so that caller's own policies still run.
-        if (d.identity !== undefined && identity === undefined) {
-          identity = d.identity;
-          const own = consumers.get(identity.consumer);
-          if (own !== undefined && own.length > 0) {
-            list = mergedPlan(list, i, identity.consumer, own);
-            i = 0;
-            continue;
-          }
-        }
-        i++;
-        continue;
-      }
-      trace.push({ policy: policy.id, type: policy.type, outcome: 'deny', rule: d.rule, code: d.code, evidence: d.evidence, us });
-      return { allowed: false, deny: d, denyPolicy: policy, identity: identity ?? d.identity, trace, monitorDenied: monitorDenied ?? NONE, bodyLimit, bodyLimitPolicy };
-    }
-    trace.push(
-      d.outcome === 'allow' && d.evidence !== undefined
-        ? { policy: policy.id, type: policy.type, outcome: d.outcome, rule: d.rule, evidence: d.evidence, us }
-        : { policy: policy.id, type: policy.type, outcome: d.outcome, rule: d.rule, us },
-    );
-    if (d.outcome === 'allow' && policy.mode === 'enforce' && policy.bodyLimit !== undefined) {
-      if (bodyLimit === undefined || policy.bodyLimit < bodyLimit) {
-        bodyLimit = policy.bodyLimit;
-        bodyLimitPolicy = policy;
-      }
-    }
-    if (d.outcome === 'allow' && d.identity !== undefined && identity === undefined) {
-      identity = d.identity;
-      const own = consumers.get(identity.consumer);
-      if (own !== undefined && own.length > 0) {
-        list = mergedPlan(list, i, identity.consumer, own);
-        i = 0;
-        continue;
-      }
-    }
-    i++;
-  }
-  return { allowed: true, deny: undefined, denyPolicy: undefined, identity, trace, monitorDenied: monitorDenied ?? NONE, bodyLimit, bodyLimitPolicy };
+  opts: EvaluateOptions = {},
+): Verdict | Promise<Verdict> {
+  return new Run(base, facts, routeId, consumers, trace, opts).go();
+}
+
+/** For callers that know every policy on the plan is synchronous (tests, tools). */
+export function evaluateSync(...args: Parameters<typeof evaluate>): Verdict {
+  const v = evaluate(...args);
+  if (isVerdictPromise(v)) throw new Error('a policy on this plan decided asynchronously; use evaluate()');
+  return v;
+}
+
+function isVerdictPromise(v: Verdict | Promise<Verdict>): v is Promise<Verdict> {
+  return typeof (v as { then?: unknown }).then === 'function';
 }

@@ -44,6 +44,25 @@ export interface DecisionContext {
   readonly facts: RequestFacts;
   readonly identity: Identity | undefined;
   readonly routeId: string | undefined;
+  /**
+   * True in `diagnose` / `trace`: a stateful policy (rate limits, concurrency) must look at its
+   * counters without consuming them, and must not call out to remote services it can answer
+   * from cache.
+   */
+  readonly dryRun: boolean;
+  /**
+   * The request body, buffered on first call (bounded by the route's body limit). Only policies
+   * that declare `needsBody` may call it; others keep the body streaming.
+   */
+  readonly body: () => Promise<Buffer>;
+}
+
+/** Changes a policy asks the proxy to make to the request on its way upstream. */
+export interface RequestTransform {
+  readonly setHeaders?: Readonly<Record<string, string>>;
+  readonly removeHeaders?: readonly string[];
+  readonly setQuery?: Readonly<Record<string, string>>;
+  readonly removeQuery?: readonly string[];
 }
 
 export type Evidence = Readonly<Record<string, string | number | boolean | readonly string[] | null>>;
@@ -55,6 +74,14 @@ export interface Allow {
   readonly evidence?: Evidence;
   /** Set by authentication policies. */
   readonly identity?: Identity;
+  /** Headers to add to the response the client gets (e.g. RateLimit, Access-Control-*). */
+  readonly responseHeaders?: Readonly<Record<string, string>>;
+  /** Answer now with this non-error response (e.g. a CORS preflight); no upstream call. */
+  readonly respond?: { readonly status: number; readonly headers: Readonly<Record<string, string>> };
+  /** Changes to the upstream request. */
+  readonly transform?: RequestTransform;
+  /** Called once when the exchange ends (e.g. to release a concurrency slot). Not called in dry runs. */
+  readonly release?: () => void;
 }
 
 export interface Skip {
@@ -85,7 +112,10 @@ export interface CompiledPolicy {
   readonly mode: Mode;
   /** Set by policies that limit the request body; the proxy enforces it while the body streams. */
   readonly bodyLimit?: number;
-  decide(ctx: DecisionContext): Decision;
+  /** Set by policies that read the body (ctx.body()); the route then buffers it. */
+  readonly needsBody?: boolean;
+  /** Synchronous for local checks; a promise only when the policy must wait (remote keys, body). */
+  decide(ctx: DecisionContext): Decision | Promise<Decision>;
 }
 
 export interface CompileContext {

@@ -8,6 +8,7 @@ import type { CallLogEntry } from '../calllog/types.ts';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
 import { sendProblem } from '../errors/problem.ts';
+import { BodyTooLargeError } from '../proxy/body-limit.ts';
 import type { Evidence, Identity, TraceEntry } from '../pipeline/types.ts';
 
 export class Exchange {
@@ -36,6 +37,13 @@ export class Exchange {
   upgraded = false;
   /** The upstream exchange in flight, if any; aborted when the client goes away. */
   upstream: Dispatcher.DispatchController | undefined = undefined;
+  /** Release callbacks from policies (concurrency slots), run once when the exchange ends. */
+  releases: readonly (() => void)[] = [];
+  /** Response headers policies added (CORS, RateLimit), sent on every response incl. denials. */
+  extraHeaders: Readonly<Record<string, string>> | undefined = undefined;
+  /** The request body when a policy needed it buffered. */
+  bufferedBody: Buffer | undefined = undefined;
+  #bodyPromise: Promise<Buffer> | undefined;
   /** Final status, set by settle(). */
   status = 0;
   latencyMs = 0;
@@ -47,6 +55,30 @@ export class Exchange {
     this.requestId = requestId;
     this.clientIp = clientIp;
     this.path = path;
+  }
+
+  /** Buffers the request body once (for policies that read it), failing past `limit` bytes. */
+  readBody(limit: number): Promise<Buffer> {
+    this.#bodyPromise ??= new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const req = this.req;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > limit) {
+          req.pause();
+          reject(new BodyTooLargeError(limit, size));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.once('end', () => {
+        this.bufferedBody = Buffer.concat(chunks, size);
+        resolve(this.bufferedBody);
+      });
+      req.once('error', reject);
+    });
+    return this.#bodyPromise;
   }
 
   /** Detailed errors: the consumer's setting wins, then the route's, then the global one. */
@@ -76,7 +108,7 @@ export class Exchange {
         typeBase: this.config.source.errors.type_base,
         ...(opts.evidence !== undefined ? { evidence: opts.evidence } : {}),
         ...(opts.rule !== undefined ? { rule: opts.rule } : {}),
-        ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
+        ...(opts.headers !== undefined || this.extraHeaders !== undefined ? { headers: { ...this.extraHeaders, ...opts.headers } } : {}),
       },
       this.req.method ?? 'GET',
     );

@@ -12,6 +12,7 @@ import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
 import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
+import { transformHeaders, transformQuery } from '../proxy/transform.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
 import type { RequestFacts, TraceEntry } from '../pipeline/types.ts';
 import { Exchange } from './exchange.ts';
@@ -56,7 +57,13 @@ export interface Prepared {
  * Steps shared by plain requests and upgrades: request id, client address, route match and the
  * policy pipeline. Returns undefined when the gateway already answered (denial or routing miss).
  */
-export function prepare(deps: GatewayDeps, rt: Runtime, requestId: string, req: IncomingMessage, res: ServerResponse): Prepared | undefined {
+export function prepare(
+  deps: GatewayDeps,
+  rt: Runtime,
+  requestId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Prepared | undefined | Promise<Prepared | undefined> {
   const cfg = rt.compiled;
   // The request id header is added to each response's own header list rather than with
   // res.setHeader: mixing setHeader with writeHead(array) sends Node down a slow path (~13 µs).
@@ -109,8 +116,28 @@ export function prepare(deps: GatewayDeps, rt: Runtime, requestId: string, req: 
     contentLength,
     now: x.ts,
   };
-  const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace);
+  const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace, { body: () => x.readBody(route.maxBufferedBody) });
+  if (typeof (verdict as { then?: unknown }).then === 'function') {
+    return (verdict as Promise<Verdict>).then(
+      (v) => conclude(deps, x, rt, route, client, query, v),
+      (err: unknown) => {
+        if (err instanceof BodyTooLargeError) {
+          const evidence = { limit_bytes: err.limit, received_bytes: err.received };
+          x.reply('BODY_TOO_LARGE', route.bodyLimitPolicy ?? 'gateway', { evidence, rule: `body passed ${err.limit} bytes while buffering` });
+          return undefined;
+        }
+        throw err;
+      },
+    );
+  }
+  return conclude(deps, x, rt, route, client, query, verdict as Verdict);
+}
+
+/** Applies a verdict: count monitor denials, answer denials and local responses, or go on. */
+function conclude(deps: GatewayDeps, x: Exchange, rt: Runtime, route: CompiledRoute, client: ClientAddress, query: string, verdict: Verdict): Prepared | undefined {
   x.identity = verdict.identity;
+  x.releases = verdict.releases;
+  x.extraHeaders = verdict.responseHeaders;
   if (verdict.monitorDenied.length > 0) {
     x.monitorDenied = true;
     for (const p of verdict.monitorDenied) deps.metrics.monitorDenials.inc({ policy: p });
@@ -118,6 +145,12 @@ export function prepare(deps: GatewayDeps, rt: Runtime, requestId: string, req: 
   if (!verdict.allowed) {
     const d = verdict.deny!;
     x.reply(d.code, verdict.denyPolicy!.id, { evidence: d.evidence, rule: d.rule, ...(d.headers !== undefined ? { headers: d.headers } : {}) });
+    return undefined;
+  }
+  if (verdict.respond !== undefined) {
+    x.policy = verdict.respond.policy;
+    x.res.writeHead(verdict.respond.status, { ...x.extraHeaders, ...verdict.respond.headers, [rt.compiled.source.request_id.header]: x.requestId, 'content-length': '0' });
+    x.res.end();
     return undefined;
   }
   return { x, rt, route, client, verdict, query };
@@ -141,13 +174,14 @@ export function upstreamHeaders(p: Prepared, target: Target, proto: string): str
   const headers = endToEndRaw(req.rawHeaders, c, p.rt.compiled.rewrittenHeaders);
   appendForwardingHeaders(headers, req.headers, req.socket.remoteAddress ?? '', p.client, proto, req.headers.host ?? '');
   headers.push('host', p.route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host, idHeader, p.x.requestId);
-  return headers;
+  return p.verdict.transforms.length === 0 ? headers : transformHeaders(headers, p.verdict.transforms);
 }
 
 function record(deps: GatewayDeps, x: Exchange): void {
   const c = x.upstream;
   if (c !== undefined && !c.aborted) c.abort(new Error('client closed the connection'));
   x.settle();
+  for (const release of x.releases) release();
   deps.metrics.observe(x.route?.id ?? '(none)', x.status, x.layer, x.code, x.policy, x.latencyMs);
   deps.callLog?.enqueue(x.toEntry());
 }
@@ -190,6 +224,8 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
     const headers = endToEndResponse((controller.rawHeaders ?? []) as Buffer[]);
     headers.push(f.requestIdHeader, f.x.requestId);
+    const extra = f.x.extraHeaders;
+    if (extra !== undefined) for (const k in extra) headers.push(k, extra[k] as string);
     if (statusCode >= 400) {
       headers.push('x-pinpoint-layer', 'upstream');
       f.x.layer = 'upstream';
@@ -244,7 +280,7 @@ class Forwarding {
   readonly logBytes: number;
   readonly requestIdHeader: string;
   readonly #proto: string;
-  readonly #body: IncomingMessage | BodyLimit | null;
+  readonly #body: IncomingMessage | BodyLimit | Buffer | null;
   #tried: Set<Target> | undefined;
 
   constructor(deps: GatewayDeps, p: Prepared, proto: string) {
@@ -257,12 +293,14 @@ class Forwarding {
     const method = req.method ?? 'GET';
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || p.x.bytesIn > 0;
+    const buffered = p.x.bufferedBody;
     // RFC 9110 §9.2.2: only idempotent requests may be sent twice, and only if the body can be
     // sent again (a streamed body is consumed by the first attempt).
-    this.maxAttempts = IDEMPOTENT.has(method) && !hasBody ? 1 + this.group.config.retries.attempts : 1;
+    this.maxAttempts = IDEMPOTENT.has(method) && (!hasBody || buffered !== undefined) ? 1 + this.group.config.retries.attempts : 1;
     this.logBytes = p.rt.compiled.source.call_log.upstream_body_bytes;
     this.requestIdHeader = p.rt.compiled.source.request_id.header;
-    if (!hasBody) this.#body = null;
+    if (buffered !== undefined) this.#body = buffered;
+    else if (!hasBody) this.#body = null;
     else if (chunked && p.verdict.bodyLimit !== undefined) {
       const limiter = new BodyLimit(p.verdict.bodyLimit);
       req.pipe(limiter);
@@ -290,7 +328,7 @@ class Forwarding {
     const req = x.req;
     target.pool.dispatch(
       {
-        path: upstreamPath(this.p.route, target, x.path, this.p.query),
+        path: upstreamPath(this.p.route, target, x.path, this.p.verdict.transforms.length === 0 ? this.p.query : transformQuery(this.p.query, this.p.verdict.transforms)),
         method: (req.method ?? 'GET'),
         headers: upstreamHeaders(this.p, target, this.#proto),
         body: this.#body,
@@ -351,10 +389,7 @@ export function createRequestHandler(deps: GatewayDeps, proto = 'http'): (req: I
   return (req, res) => {
     const rt = deps.current();
     const requestId = requestIdOf(rt, req);
-    try {
-      const p = prepare(deps, rt, requestId, req, res);
-      if (p !== undefined) forward(deps, p, proto);
-    } catch (err) {
+    const internal = (err: unknown): void => {
       // A bug, not a denial: still answered in the envelope, with the request id to report.
       deps.onInternalError(err, requestId);
       if (res.headersSent) {
@@ -367,6 +402,19 @@ export function createRequestHandler(deps: GatewayDeps, proto = 'http'): (req: I
         { code: 'GATEWAY_INTERNAL_ERROR', policy: 'gateway', requestId, requestIdHeader: src.request_id.header, detailed: false, typeBase: src.errors.type_base },
         req.method ?? 'GET',
       );
+    };
+    try {
+      const p = prepare(deps, rt, requestId, req, res);
+      if (p === undefined) return;
+      if (p instanceof Promise) {
+        p.then((ready) => {
+          if (ready !== undefined) forward(deps, ready, proto);
+        }).catch(internal);
+        return;
+      }
+      forward(deps, p, proto);
+    } catch (err) {
+      internal(err);
     }
   };
 }

@@ -8,7 +8,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawProblem } from '../errors/problem.ts';
 import { classifyUpstreamError, type UpstreamGroup } from '../proxy/upstreams.ts';
-import { prepare, requestIdOf, upstreamHeaders, upstreamPath, type GatewayDeps } from './gateway.ts';
+import { prepare, requestIdOf, upstreamHeaders, upstreamPath, type GatewayDeps, type Prepared } from './gateway.ts';
 
 export function createUpgradeHandler(deps: GatewayDeps, proto = 'http'): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
@@ -17,8 +17,21 @@ export function createUpgradeHandler(deps: GatewayDeps, proto = 'http'): (req: I
     res.once('finish', () => socket.end());
     socket.on('error', () => socket.destroy());
     const rt0 = deps.current();
-    const p = prepare(deps, rt0, requestIdOf(rt0, req), req, res);
-    if (p === undefined) return;
+    const prepared = prepare(deps, rt0, requestIdOf(rt0, req), req, res);
+    if (prepared instanceof Promise) {
+      prepared.then(
+        (p) => {
+          if (p !== undefined) tunnel(deps, proto, p, socket, head);
+        },
+        () => socket.destroy(),
+      );
+    } else if (prepared !== undefined) tunnel(deps, proto, prepared, socket, head);
+  };
+}
+
+function tunnel(deps: GatewayDeps, proto: string, p: Prepared, socket: Duplex, head: Buffer): void {
+    const res = p.x.res;
+    const req = p.x.req;
     res.detachSocket(socket as never);
     res.removeAllListeners('finish');
     const { x, rt, route } = p;
@@ -88,5 +101,4 @@ export function createUpgradeHandler(deps: GatewayDeps, proto = 'http'): (req: I
           fail(code, { upstream: group.id, target: target.url, reason: (err as { code?: string }).code ?? (err as Error).message });
         },
       );
-  };
 }

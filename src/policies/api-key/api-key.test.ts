@@ -2,6 +2,7 @@
  * `api-key` driven the way the gateway drives it: the module's compile() over a KeyIndex built from
  * consumers, then decide(). Assertions are on codes, evidence fields and headers, never on prose.
  */
+import { context, decideSync } from '../../pipeline/testing.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hashKey, KeyIndex } from '../../credentials/api-keys.ts';
@@ -67,7 +68,7 @@ function facts(headers: Record<string, string | string[] | undefined> = {}, rawQ
 }
 
 function decide(p: CompiledPolicy, f: RequestFacts): Decision {
-  return p.decide({ facts: f, identity: undefined, routeId: 'orders' });
+  return decideSync(p, context({ facts: f, routeId: 'orders' }));
 }
 
 function asDeny(d: Decision): Deny {

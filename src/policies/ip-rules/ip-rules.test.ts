@@ -1,3 +1,4 @@
+import { context, decideSync } from '../../pipeline/testing.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex } from '../../credentials/api-keys.ts';
@@ -29,7 +30,7 @@ function facts(remote: string, source: RequestFacts['clientIpSource'] = 'socket'
 }
 
 function decide(p: CompiledPolicy, remote: string, source?: RequestFacts['clientIpSource']): Decision {
-  return p.decide({ facts: facts(remote, source), identity: undefined, routeId: 'r' });
+  return decideSync(p, context({ facts: facts(remote, source), routeId: 'r' }));
 }
 
 interface Case {

@@ -1,3 +1,4 @@
+import { context, decideSync } from '../../pipeline/testing.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex } from '../../credentials/api-keys.ts';
@@ -23,7 +24,7 @@ function decide(p: CompiledPolicy, contentLength: number | undefined): Decision 
     contentLength,
     now: 0,
   };
-  return p.decide({ facts, identity: undefined, routeId: 'upload' });
+  return decideSync(p, context({ facts, routeId: 'upload' }));
 }
 
 const CASES: readonly { name: string; max: number; length: number | undefined; deny: boolean }[] = [
