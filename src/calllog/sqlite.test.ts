@@ -76,7 +76,6 @@ void describe('SqliteCallLogStore', () => {
         'calls_consumer_ts',
         'calls_request_id',
         'calls_route_ts',
-        'calls_status_ts',
         'calls_ts',
       ]);
     } finally {

@@ -3,7 +3,8 @@
  * change or SIGHUP, graceful shutdown. In cluster mode (src/server/cluster.ts) the workers run this
  * without admin, and the primary runs the admin API.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +54,7 @@ export class App {
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #closing = false;
+  readonly #tunnels = new Set<Duplex>();
 
   private constructor(opts: AppOptions, compiled: CompiledConfig) {
     this.#opts = opts;
@@ -117,7 +119,14 @@ export class App {
       onInternalError: (err: unknown, requestId: string) => log.error({ err, request_id: requestId }, 'internal error'),
     };
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, createRequestHandler(deps));
-    server.on('upgrade', createUpgradeHandler(deps));
+    const upgrade = createUpgradeHandler(deps);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Tunnelled sockets are no longer HTTP connections the server can close; track them so that
+      // shutdown can end them after the grace period.
+      this.#tunnels.add(socket);
+      socket.once('close', () => this.#tunnels.delete(socket));
+      upgrade(req, socket, head);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Malformed HTTP never reaches a handler: answer 400 in the envelope where the socket allows.
       if (!socket.writable || err.code === 'ECONNRESET') {
@@ -214,9 +223,14 @@ export class App {
     if (server !== undefined) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), grace);
-      await closed;
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        for (const t of this.#tunnels) t.destroy();
+      }, grace);
+      if (this.#tunnels.size === 0) await closed;
+      else await Promise.race([closed, new Promise((r) => setTimeout(r, grace + 50))]);
       clearTimeout(timer);
+      for (const t of this.#tunnels) t.destroy();
     }
     const admin = this.#admin;
     if (admin !== undefined) {
