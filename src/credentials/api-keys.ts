@@ -7,7 +7,7 @@
  * still checked with `timingSafeEqual`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeySpec, ConfigIssue, ConsumerSpec } from '../pipeline/types.ts';
+import type { ApiKeySpec, ConfigIssue, ConsumerSpec, Identity } from '../pipeline/types.ts';
 
 export interface KeyRecord {
   readonly id: string;
@@ -17,6 +17,8 @@ export interface KeyRecord {
   /** ms since epoch, or null when the key never expires. */
   readonly expiresAt: number | null;
   readonly revoked: boolean;
+  /** The identity this key establishes, built once (no allocation per request). */
+  readonly identity: Identity;
 }
 
 export function sha256(value: string): Buffer {
@@ -90,13 +92,15 @@ export class KeyIndex {
             return;
           }
         }
+        const scopes: ReadonlySet<string> = new Set(key.scopes ?? []);
         byHash.set(hex, {
           id: key.id,
           consumer: consumer.id,
           hash: Buffer.from(hex, 'hex'),
-          scopes: new Set(key.scopes ?? []),
+          scopes,
           expiresAt,
           revoked: key.revoked === true,
+          identity: Object.freeze({ consumer: consumer.id, credentialId: key.id, credentialType: 'api-key', scopes }),
         });
       });
     });

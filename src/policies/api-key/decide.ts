@@ -169,13 +169,8 @@ export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision 
         key_scopes: [...key.scopes],
       },
       headers: { 'www-authenticate': c.challenge(`error="insufficient_scope", scope="${c.requiredScopes.join(' ')}"`) },
-      identity: { consumer: key.consumer, credentialId: key.id, credentialType: 'api-key', scopes: key.scopes },
+      identity: key.identity,
     };
   }
-  return {
-    outcome: 'allow',
-    rule: `key ${key.id}`,
-    evidence: { key_id: key.id, consumer: key.consumer, found_in: where },
-    identity: { consumer: key.consumer, credentialId: key.id, credentialType: 'api-key', scopes: key.scopes },
-  };
+  return { outcome: 'allow', rule: `key ${key.id}`, evidence: { key_id: key.id, consumer: key.consumer, found_in: where }, identity: key.identity };
 }
