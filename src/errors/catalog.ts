@@ -12,42 +12,18 @@
  * - `remediation` is a template: `{name}` is filled from the decision's evidence, so the fix names
  *   the key, scope or limit involved. A placeholder missing from evidence is left as its name.
  *
- * Config-time problems are not here: see src/config/errors.ts.
+ * Config-time problems are not here: they are `{ path, message }` issues (src/config/validate.ts,
+ * src/config/compile.ts), reported before a config goes live.
  */
 
-export type Layer = 'client' | 'gateway' | 'upstream' | 'provider';
+import type { CatalogEntry } from './entry.ts';
+import { API_KEY_CODES } from '../policies/api-key/codes.ts';
+import { IP_RULES_CODES } from '../policies/ip-rules/codes.ts';
 
-/** RFC 9209 §2.3 Proxy Error Types used by Pinpoint. */
-export type ProxyErrorType =
-  | 'http_request_denied'
-  | 'http_request_error'
-  | 'destination_not_found'
-  | 'destination_unavailable'
-  | 'dns_error'
-  | 'connection_refused'
-  | 'connection_terminated'
-  | 'connection_timeout'
-  | 'http_response_timeout'
-  | 'http_protocol_error'
-  | 'proxy_internal_error'
-  | 'http_request_body_size_exceeded';
+export type { CatalogEntry, Layer, ProxyErrorType } from './entry.ts';
 
-export interface CatalogEntry {
-  /** HTTP status the gateway answers with. */
-  readonly status: number;
-  /** Short, stable, human title (RFC 9457 `title`). */
-  readonly title: string;
-  readonly layer: Layer;
-  /** Whether sending the same request again may succeed without any change. */
-  readonly retryable: boolean;
-  readonly proxyStatus: ProxyErrorType;
-  /** What to change so the request passes; `{evidence_field}` placeholders are filled in. */
-  readonly remediation: string;
-  /** Set on a code that is no longer emitted; kept so the code is never reused. */
-  readonly retired?: true;
-}
-
-export const CATALOG = {
+/** Codes the gateway core produces: routing, body limits, HTTP framing, upstreams, itself. */
+const CORE_CODES = {
   ROUTE_NOT_FOUND: {
     status: 404,
     title: 'No route matches this request',
@@ -64,74 +40,6 @@ export const CATALOG = {
     retryable: false,
     proxyStatus: 'http_request_denied',
     remediation: 'Send one of the methods this path accepts: {allow}.',
-  },
-  AUTH_KEY_MISSING: {
-    status: 401,
-    title: 'No API key was sent',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation: 'Send an API key in {accepted}.',
-  },
-  AUTH_KEY_WRONG_PLACE: {
-    status: 401,
-    title: 'An API key was sent, but not where this route accepts it',
-    layer: 'client',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation: 'Move the key from {found_in} to {accepted}.',
-  },
-  AUTH_KEY_INVALID: {
-    status: 401,
-    title: 'The API key is not known',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation:
-      'Check the key for typos and that it belongs to this environment; ask the API owner for a valid key.',
-  },
-  AUTH_KEY_EXPIRED: {
-    status: 401,
-    title: 'The API key has expired',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation: 'Key {key_id} expired at {expired_at}; use a current key or have its expiry extended.',
-  },
-  AUTH_KEY_REVOKED: {
-    status: 401,
-    title: 'The API key has been revoked',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation: 'Key {key_id} was revoked; stop using it and obtain a new key.',
-  },
-  AUTH_KEY_SCOPE_MISSING: {
-    status: 403,
-    title: 'The API key lacks a scope this route requires',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation:
-      'Key {key_id} lacks scope {missing_scopes}; grant it to the key, or use a key that has it.',
-  },
-  IP_DENIED: {
-    status: 403,
-    title: 'The client IP address is in a deny list',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation:
-      'Client IP {client_ip} matches deny rule {rule}. If that is not your address, a proxy in front of the gateway may not be listed in trusted_proxies.',
-  },
-  IP_NOT_ALLOWED: {
-    status: 403,
-    title: 'The client IP address is not in the allow list',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'http_request_denied',
-    remediation:
-      'Client IP {client_ip} (taken from {ip_source}) is not in the allow list; call from an allowed network or add it. If that is not your address, add the proxy in front of the gateway to trusted_proxies.',
   },
   BODY_TOO_LARGE: {
     status: 413,
@@ -233,6 +141,29 @@ export const CATALOG = {
     remediation: 'Nothing was denied: the client went away. Raise the client timeout if it gave up too early.',
   },
 } as const satisfies Record<string, CatalogEntry>;
+
+/**
+ * The one catalog. Policy folders keep their own codes (src/policies/<type>/codes.ts) next to the
+ * code that emits them; they are merged here. A spread would let one section silently replace
+ * another's code, so the merge refuses duplicates at load.
+ */
+const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES] as const;
+
+export const CATALOG = {
+  ...CORE_CODES,
+  ...API_KEY_CODES,
+  ...IP_RULES_CODES,
+} as const satisfies Record<string, CatalogEntry>;
+
+{
+  const seen = new Set<string>();
+  for (const section of SECTIONS) {
+    for (const code of Object.keys(section)) {
+      if (seen.has(code)) throw new Error(`catalog: code ${code} is defined twice`);
+      seen.add(code);
+    }
+  }
+}
 
 export type Code = keyof typeof CATALOG;
 
