@@ -106,8 +106,24 @@ const Consumer = Type.Object(
     id: Id,
     description: Type.Optional(Type.String({ description: 'Free text for people reading the config.' })),
     errors: Type.Optional(ErrorsMode),
+    groups: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Consumer groups (rbac grants permissions to groups).' }),
     credentials: Type.Object(
-      { api_keys: Type.Array(ApiKey, { default: [], description: 'API keys of this consumer (stored as hashes).' }) },
+      {
+        api_keys: Type.Array(ApiKey, { default: [], description: 'API keys of this consumer (stored as hashes).' }),
+        basic_auth: Type.Array(
+          Type.Object(
+            {
+              username: Type.String({ minLength: 1, description: 'User name for HTTP Basic authentication (RFC 7617).' }),
+              password_hash: Type.String({
+                pattern: '^scrypt\\$',
+                description: 'scrypt hash of the password, as printed by `pinpoint hash-password`. The password itself is never stored.',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], description: 'HTTP Basic credentials of this consumer.' },
+        ),
+      },
       { additionalProperties: false, default: {}, description: 'How this consumer proves who it is.' },
     ),
     policies: PolicyRefs,

@@ -100,7 +100,7 @@ export class KeyIndex {
           scopes,
           expiresAt,
           revoked: key.revoked === true,
-          identity: Object.freeze({ consumer: consumer.id, credentialId: key.id, credentialType: 'api-key', scopes }),
+          identity: Object.freeze({ consumer: consumer.id, credentialId: key.id, credentialType: 'api-key', scopes, groups: new Set(consumer.groups ?? []) }),
         });
       });
     });

@@ -19,6 +19,18 @@
 import type { CatalogEntry } from './entry.ts';
 import { API_KEY_CODES } from '../policies/api-key/codes.ts';
 import { IP_RULES_CODES } from '../policies/ip-rules/codes.ts';
+import { JWT_CODES } from '../policies/jwt/codes.ts';
+import { BASIC_AUTH_CODES } from '../policies/basic-auth/codes.ts';
+import { INTROSPECTION_CODES } from '../policies/oauth2-introspection/codes.ts';
+import { RBAC_CODES } from '../policies/rbac/codes.ts';
+import { OWNERSHIP_CODES } from '../policies/ownership/codes.ts';
+import { RATE_LIMIT_CODES } from '../policies/rate-limit/codes.ts';
+import { CORS_CODES } from '../policies/cors/codes.ts';
+import { CSRF_CODES } from '../policies/csrf/codes.ts';
+import { ORIGIN_CODES } from '../policies/origin/codes.ts';
+import { CONTENT_TYPE_CODES } from '../policies/content-type/codes.ts';
+import { REQUIRED_HEADERS_CODES } from '../policies/required-headers/codes.ts';
+import { OPENAPI_CODES } from '../policies/openapi-validate/codes.ts';
 
 export type { CatalogEntry, Layer, ProxyErrorType } from './entry.ts';
 
@@ -147,12 +159,24 @@ const CORE_CODES = {
  * code that emits them; they are merged here. A spread would let one section silently replace
  * another's code, so the merge refuses duplicates at load.
  */
-const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES] as const;
+const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES, JWT_CODES, BASIC_AUTH_CODES, INTROSPECTION_CODES, RBAC_CODES, OWNERSHIP_CODES, RATE_LIMIT_CODES, CORS_CODES, CSRF_CODES, ORIGIN_CODES, CONTENT_TYPE_CODES, REQUIRED_HEADERS_CODES, OPENAPI_CODES] as const;
 
 export const CATALOG = {
   ...CORE_CODES,
   ...API_KEY_CODES,
   ...IP_RULES_CODES,
+  ...JWT_CODES,
+  ...BASIC_AUTH_CODES,
+  ...INTROSPECTION_CODES,
+  ...RBAC_CODES,
+  ...OWNERSHIP_CODES,
+  ...RATE_LIMIT_CODES,
+  ...CORS_CODES,
+  ...CSRF_CODES,
+  ...ORIGIN_CODES,
+  ...CONTENT_TYPE_CODES,
+  ...REQUIRED_HEADERS_CODES,
+  ...OPENAPI_CODES,
 } as const satisfies Record<string, CatalogEntry>;
 
 {

@@ -36,7 +36,14 @@ export interface Identity {
   /** Non-secret id of the credential used (a key's id, never the key). */
   readonly credentialId: string;
   readonly credentialType: string;
+  /** Scopes / permissions granted (API key scopes, JWT `scope`/`scp`, introspection `scope`). */
   readonly scopes: ReadonlySet<string>;
+  /** Roles (JWT / introspection role claims); empty when the credential has none. */
+  readonly roles?: ReadonlySet<string>;
+  /** Verified token claims (JWT payload, introspection response), for ownership rules. Never raw tokens. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+  /** Consumer groups the consumer belongs to (from config). */
+  readonly groups?: ReadonlySet<string>;
 }
 
 /** The per-request state a policy can see: facts plus what earlier policies established. */
@@ -157,9 +164,17 @@ export interface PolicyModule<S extends TSchema = TSchema> {
 export interface ConsumerSpec {
   readonly id: string;
   readonly errors?: 'public' | 'detailed' | undefined;
+  readonly groups?: readonly string[] | undefined;
   readonly credentials?: {
     readonly api_keys?: readonly ApiKeySpec[] | undefined;
+    readonly basic_auth?: readonly BasicAuthSpec[] | undefined;
   } | undefined;
+}
+
+export interface BasicAuthSpec {
+  readonly username: string;
+  /** `scrypt$N$r$p$<salt b64>$<hash b64>` as printed by `pinpoint hash-password`. */
+  readonly password_hash: string;
 }
 
 export interface ApiKeySpec {
