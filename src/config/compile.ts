@@ -103,7 +103,7 @@ export function compileConfig(
       continue;
     }
     try {
-      policies.set(id, mod.compile(cfg, { id, mode: inst.mode }, { consumers: config.consumers, apiKeys: keys.index, env, path: `${p}.config` }));
+      policies.set(id, mod.compile(cfg, { id, mode: inst.mode }, { consumers: config.consumers, apiKeys: keys.index, env, path: `${p}.config`, baseDir }));
     } catch (err) {
       if (err instanceof ConfigError) issues.push(...err.issues);
       else issues.push({ path: `${p}.config`, message: (err as Error).message });

@@ -134,6 +134,8 @@ export interface CompileContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** JSON-pointer-ish path of this policy in the config, for error messages. */
   readonly path: string;
+  /** Folder of the config file: relative file references (OpenAPI documents) resolve against it. */
+  readonly baseDir: string;
 }
 
 /** A problem found while compiling, naming the config path. */

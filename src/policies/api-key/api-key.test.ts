@@ -49,7 +49,7 @@ const QUERY = { from: 'query', name: 'api_key' } as const;
 
 function compile(config: Partial<ApiKeyConfig> = {}, mode: Mode = 'enforce'): CompiledPolicy {
   const full: ApiKeyConfig = { in: [HEADER, BEARER], required_scopes: [], realm: 'pinpoint', ...config };
-  return apiKey.compile(full, { id: 'test-key', mode }, { consumers: CONSUMERS, apiKeys: built.index, env: {}, path: 'policies.test-key.config' });
+  return apiKey.compile(full, { id: 'test-key', mode }, { consumers: CONSUMERS, apiKeys: built.index, env: {}, path: 'policies.test-key.config', baseDir: process.cwd() });
 }
 
 function facts(headers: Record<string, string | string[] | undefined> = {}, rawQuery = '', now = NOW): RequestFacts {
@@ -343,7 +343,7 @@ void describe('api-key contract', () => {
 
   void test('compile copies its config: later edits to the input do not change decisions', () => {
     const config: ApiKeyConfig = { in: [HEADER], required_scopes: ['orders:write'], realm: 'pinpoint' };
-    const p = apiKey.compile(config, { id: 'k', mode: 'enforce' }, { consumers: CONSUMERS, apiKeys: built.index, env: {}, path: 'policies.k.config' });
+    const p = apiKey.compile(config, { id: 'k', mode: 'enforce' }, { consumers: CONSUMERS, apiKeys: built.index, env: {}, path: 'policies.k.config', baseDir: process.cwd() });
     config.in.push(BEARER);
     config.required_scopes.length = 0;
     const d = asDeny(decide(p, facts({ 'x-api-key': KEYS.read })));

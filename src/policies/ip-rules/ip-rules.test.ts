@@ -7,7 +7,7 @@ import { ConfigError, type CompiledPolicy, type Decision, type RequestFacts } fr
 import { ipRules } from './index.ts';
 import type { IpRulesConfig } from './schema.ts';
 
-const CTX = { consumers: [], apiKeys: KeyIndex.build([], {}).index, env: {}, path: 'policies.office.config' };
+const CTX = { consumers: [], apiKeys: KeyIndex.build([], {}).index, env: {}, path: 'policies.office.config', baseDir: process.cwd() };
 
 function compile(config: Partial<IpRulesConfig>): CompiledPolicy {
   return ipRules.compile({ allow: [], deny: [], ...config }, { id: 'office', mode: 'enforce' }, CTX);

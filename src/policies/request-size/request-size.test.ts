@@ -5,7 +5,7 @@ import { KeyIndex } from '../../credentials/api-keys.ts';
 import type { CompiledPolicy, Decision, Mode, RequestFacts } from '../../pipeline/types.ts';
 import { requestSize } from './index.ts';
 
-const CTX = { consumers: [], apiKeys: KeyIndex.build([], {}).index, env: {}, path: 'policies.body.config' };
+const CTX = { consumers: [], apiKeys: KeyIndex.build([], {}).index, env: {}, path: 'policies.body.config', baseDir: process.cwd() };
 
 function compile(max: number, mode: Mode = 'enforce'): CompiledPolicy {
   return requestSize.compile({ max_bytes: max }, { id: 'body', mode }, CTX);
