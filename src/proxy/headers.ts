@@ -17,6 +17,19 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** Lengths of the hop-by-hop names: most headers are ruled out without lower-casing them. */
+const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
+
+const lengthCache = new WeakMap<ReadonlySet<string>, ReadonlySet<number>>();
+function lengthsOf(names: ReadonlySet<string>): ReadonlySet<number> {
+  let l = lengthCache.get(names);
+  if (l === undefined) {
+    l = new Set([...names].map((n) => n.length));
+    lengthCache.set(names, l);
+  }
+  return l;
+}
+
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   let out: Set<string> | undefined;
@@ -34,11 +47,14 @@ function connectionTokens(value: string | undefined): Set<string> | undefined {
  */
 export function endToEndRaw(raw: readonly string[], connection: string | undefined, skip?: ReadonlySet<string>): string[] {
   const listed = connectionTokens(connection);
+  const skipLengths = skip === undefined ? undefined : lengthsOf(skip);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true || skip?.has(lower) === true) continue;
+    if (listed !== undefined || HOP_LENGTHS.has(name.length) || (skipLengths !== undefined && skipLengths.has(name.length))) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true || skip?.has(lower) === true) continue;
+    }
     out.push(name, raw[i + 1] as string);
   }
   return out;
@@ -50,10 +66,12 @@ export function endToEndResponse(raw: readonly (Buffer | string)[]): string[] {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
-      continue;
+    if (HOP_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
+        continue;
+      }
     }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }

@@ -8,12 +8,21 @@ import type { Code, Layer } from '../errors/catalog.ts';
 
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly requests = new client.Counter({
-    name: 'pinpoint_requests_total',
-    help: 'Requests handled, by route, status and the layer that produced the status.',
-    labelNames: ['route', 'status', 'layer'] as const,
-    registers: [this.registry],
-  });
+  /** Per-request counts kept in a plain map and handed to prom-client at scrape time. */
+  readonly #requestCounts = new Map<string, { route: string; status: string; layer: string; n: number }>();
+  readonly requests: client.Counter<'route' | 'status' | 'layer'> = (() => {
+    const counts = this.#requestCounts;
+    return new client.Counter({
+      name: 'pinpoint_requests_total',
+      help: 'Requests handled, by route, status and the layer that produced the status.',
+      labelNames: ['route', 'status', 'layer'] as const,
+      registers: [this.registry],
+      collect(this: client.Counter<'route' | 'status' | 'layer'>) {
+        this.reset();
+        for (const c of counts.values()) this.inc({ route: c.route, status: c.status, layer: c.layer }, c.n);
+      },
+    });
+  })();
   readonly localReplies = new client.Counter({
     name: 'pinpoint_local_replies_total',
     help: 'Responses the gateway made itself, by catalog code and deciding policy.',
@@ -57,9 +66,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // Label children cached per label set: prom-client hashes label objects on every inc/observe,
-  // which costs more than the rest of the metrics work on the proxy path.
-  readonly #requestChildren = new Map<string, client.Counter.Internal>();
+  // prom-client hashes label objects on every inc/observe, which cost more than the rest of the
+  // metrics work on the proxy path: counts are kept in a map, histogram children are cached.
   readonly #durationChildren = new Map<string, client.Histogram.Internal<string>>();
 
   constructor() {
@@ -70,12 +78,9 @@ export class Metrics {
   observe(route: string, status: number, layerOrNull: Layer | null, code: Code | null, policy: string | null, latencyMs: number): void {
     const layer = layerOrNull ?? 'upstream';
     const key = `${route}\u0000${status}\u0000${layer}`;
-    let c = this.#requestChildren.get(key);
-    if (c === undefined) {
-      c = this.requests.labels(route, String(status), layer);
-      this.#requestChildren.set(key, c);
-    }
-    c.inc();
+    const c = this.#requestCounts.get(key);
+    if (c === undefined) this.#requestCounts.set(key, { route, status: String(status), layer, n: 1 });
+    else c.n++;
     let h = this.#durationChildren.get(route);
     if (h === undefined) {
       h = this.duration.labels(route);

@@ -1,11 +1,10 @@
 import { randomFillSync } from 'node:crypto';
 
 const VALID = /^[A-Za-z0-9._:-]{1,200}$/;
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
 // Random bytes are drawn in blocks: one syscall per 512 ids instead of one per id.
 const POOL = Buffer.alloc(10 * 512);
 let poolOffset = POOL.length;
+const ID = Buffer.alloc(16);
 
 /**
  * A UUIDv7 (RFC 9562 §5.7): 48-bit Unix ms timestamp, then random bits. Time-ordered ids keep the
@@ -17,15 +16,13 @@ export function uuidv7(now = Date.now()): string {
     randomFillSync(POOL);
     poolOffset = 0;
   }
-  const r = poolOffset;
+  ID.writeUIntBE(now, 0, 6);
+  POOL.copy(ID, 6, poolOffset, poolOffset + 10);
   poolOffset += 10;
-  const ts = now.toString(16).padStart(12, '0');
-  const b = POOL;
-  return (
-    `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${HEX[b[r]! & 0x0f]!.slice(1)}${HEX[b[r + 1]!]!}-` +
-    `${HEX[(b[r + 2]! & 0x3f) | 0x80]!}${HEX[b[r + 3]!]!}-` +
-    `${HEX[b[r + 4]!]!}${HEX[b[r + 5]!]!}${HEX[b[r + 6]!]!}${HEX[b[r + 7]!]!}${HEX[b[r + 8]!]!}${HEX[b[r + 9]!]!}`
-  );
+  ID[6] = (ID[6]! & 0x0f) | 0x70; // version 7
+  ID[8] = (ID[8]! & 0x3f) | 0x80; // variant 10
+  const h = ID.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** Keeps a well-formed incoming id (so ids join across hops); otherwise makes a UUIDv7. */

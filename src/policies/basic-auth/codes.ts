@@ -1,4 +1,40 @@
 /** Catalog codes of the `basic-auth` policy (merged into the one catalog in src/errors/catalog.ts). */
 import type { CatalogEntry } from '../../errors/entry.ts';
 
-export const BASIC_AUTH_CODES = {} as const satisfies Record<string, CatalogEntry>;
+export const BASIC_AUTH_CODES = {
+  BASIC_AUTH_MISSING: {
+    status: 401,
+    title: 'No Basic credentials were sent',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Send {expected} with base64 of "user:password" in UTF-8 (RFC 7617).',
+  },
+  BASIC_AUTH_MALFORMED: {
+    status: 401,
+    title: 'The Basic credentials could not be read',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation:
+      'The Authorization header was not usable ({reason}); send "Basic " followed by base64 of "user:password" in UTF-8, with a colon after the user name and no control characters.',
+  },
+  BASIC_AUTH_WRONG_SCHEME: {
+    status: 401,
+    title: 'Credentials were sent with another authentication scheme than Basic',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'This route expects {expected}, but the Authorization header uses the {found_scheme} scheme; send a user name and password with Basic instead.',
+  },
+  BASIC_AUTH_INVALID: {
+    status: 401,
+    title: 'The user name or password is not correct',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    // One public code for "unknown user" and "wrong password" so the answer does not reveal which
+    // user names exist; `reason` (shown only in detailed mode and traces) tells them apart.
+    remediation: 'Check the user name and the password ({reason} for user {username}); ask the API owner to reset the password if it is lost.',
+  },
+} as const satisfies Record<string, CatalogEntry>;
