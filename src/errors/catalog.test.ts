@@ -105,8 +105,12 @@ void describe('catalog entries', () => {
     });
   }
 
-  void test('401 entries are authentication problems', () => {
-    for (const [code, e] of ENTRIES) if (e.status === 401) assert.match(code, /^AUTH_/, `${code} is 401 but not an AUTH_ code`);
+  void test('401 entries are credential problems: never upstream, never retryable as is', () => {
+    for (const [code, e] of ENTRIES) {
+      if (e.status !== 401) continue;
+      assert.notEqual(e.layer, 'upstream', code);
+      assert.equal(e.retryable, false, code);
+    }
   });
 
   void test('5xx entries are never blamed on the client', () => {

@@ -3,7 +3,11 @@
  * Policies attached globally, to a route or to a consumer all run in this order; a consumer's own
  * policies are known only once authentication has identified the consumer, so those whose
  * position is earlier than authentication run right after it (see src/pipeline/plan.ts).
+ *
+ * A test keeps this list and the registry (src/policies/index.ts) in step.
  */
+import { POLICY_BY_TYPE } from '../policies/index.ts';
+
 export interface Stage {
   readonly type: string;
   readonly reason: string;
@@ -11,8 +15,15 @@ export interface Stage {
   readonly authenticates?: true;
 }
 
-export const PIPELINE_ORDER: readonly Stage[] = [
+const ALL_STAGES: readonly Stage[] = [
   { type: 'ip-rules', reason: 'Cheapest reject: needs only the client address, before any header or body is parsed.' },
+  {
+    type: 'cors',
+    reason:
+      'Preflights carry no credentials, so they are answered before authentication; an allowed origin gets its CORS headers on every later response, denials included, so the browser can read why.',
+  },
+  { type: 'origin', reason: 'Cross-site check on Origin/Referer: headers only, before any work is spent on the caller.' },
+  { type: 'csrf', reason: 'A forged cross-site request is refused before its ambient credentials (cookies) are looked at.' },
   {
     type: 'request-size',
     reason: 'Refuses an oversized declared body before authentication spends CPU on it, and before any body is read.',
@@ -22,6 +33,33 @@ export const PIPELINE_ORDER: readonly Stage[] = [
     reason: 'Authentication: establishes the consumer and its scopes, which consumer-attached policies depend on.',
     authenticates: true,
   },
+  { type: 'basic-auth', reason: 'Authentication by password: after api-key because its hash check is slow by design (scrypt).', authenticates: true },
+  { type: 'jwt', reason: 'Authentication by signed token: local signature check, remote only to refresh keys.', authenticates: true },
+  {
+    type: 'oauth2-introspection',
+    reason: 'Authentication by remote token introspection (RFC 7662): last among authenticators because it is the only one that calls out.',
+    authenticates: true,
+  },
+  {
+    type: 'rbac',
+    reason: 'Authorization by permission per method: needs the identity set above; before rate limits so a forbidden call spends no quota.',
+  },
+  { type: 'ownership', reason: 'Resource ownership: after rbac (a missing permission is the broader answer); reads the body only for a body rule.' },
+  {
+    type: 'rate-limit',
+    reason: 'Counts authenticated, authorized calls by consumer; before the body checks so an over-limit caller costs no parsing.',
+  },
+  { type: 'content-type', reason: 'A header check (415) before anything parses the body.' },
+  { type: 'required-headers', reason: 'Header presence and shape, still before the body is read.' },
+  { type: 'openapi-validate', reason: 'Reads and validates the body against the API document: the most expensive check, so the last one.' },
+  {
+    type: 'request-transform',
+    reason: 'Changes what goes upstream only after every decision, e.g. strips the credential the authenticators needed.',
+  },
 ];
+
+
+/** The stages whose policy type is registered (types still being built are left out). */
+export const PIPELINE_ORDER: readonly Stage[] = ALL_STAGES.filter((s) => POLICY_BY_TYPE.has(s.type));
 
 export const ORDER_INDEX: ReadonlyMap<string, number> = new Map(PIPELINE_ORDER.map((s, i) => [s.type, i]));

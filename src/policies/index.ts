@@ -6,6 +6,9 @@ import type { PolicyModule } from '../pipeline/types.ts';
 import { apiKey } from './api-key/index.ts';
 import { ipRules } from './ip-rules/index.ts';
 import { requestSize } from './request-size/index.ts';
+import { oauth2Introspection } from './oauth2-introspection/index.ts';
+import { rbac } from './rbac/index.ts';
+import { ownership } from './ownership/index.ts';
 
 // PolicyModule is generic in its schema; the registry only needs the erased form.
 export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize];

@@ -18,6 +18,7 @@ import { SqliteCallLogStore } from '../calllog/sqlite.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { sha256 } from '../credentials/api-keys.ts';
 import { createAdminServer } from './admin.ts';
+import { attachCounterHost, ClusterCounterStore, setCounterStore } from '../counters/index.ts';
 import { App, StartupError, type AppOptions } from './app.ts';
 
 const RELOAD = 'pinpoint:reload';
@@ -30,6 +31,9 @@ export async function runPrimary(opts: AppOptions & { workers: number }): Promis
   let compiled = first.compiled;
   let stopping = false;
   const workers = new Set<Worker>();
+  // Rate-limit and concurrency counters live here, in the primary, so that limits hold across
+  // workers exactly (src/counters/cluster.ts); workers ask over IPC.
+  const counterHost = attachCounterHost(cluster);
 
   const fork = (): void => {
     const w = cluster.fork({ PINPOINT_WORKER: '1' });
@@ -102,11 +106,13 @@ export async function runPrimary(opts: AppOptions & { workers: number }): Promis
     await Promise.all(exits);
     if (admin !== undefined) await new Promise<void>((resolve) => admin.close(() => resolve()));
     store?.close();
+    counterHost.detach();
   };
 }
 
 /** Worker side: a normal App without admin or file watching, steered by the primary. */
 export async function runWorker(opts: AppOptions): Promise<App> {
+  setCounterStore(new ClusterCounterStore());
   const app = await App.start({ ...opts, admin: false, watch: false });
   // Constructing one registers prom-client's worker-side listener that answers the primary.
   new AggregatorRegistry();
