@@ -11,6 +11,6 @@ import { rbac } from './rbac/index.ts';
 import { ownership } from './ownership/index.ts';
 
 // PolicyModule is generic in its schema; the registry only needs the erased form.
-export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize];
+export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize, oauth2Introspection, rbac, ownership];
 
 export const POLICY_BY_TYPE: ReadonlyMap<string, PolicyModule> = new Map(POLICY_MODULES.map((m) => [m.type, m]));
