@@ -28,6 +28,8 @@ export interface CompiledRoute {
   readonly maxBufferedBody: number;
   /** The request-size policy that sets maxBufferedBody, if any. */
   readonly bodyLimitPolicy: string | undefined;
+  /** The route has a cors policy: the gateway owns the Access-Control-* response headers. */
+  readonly ownsCors: boolean;
   /** The router's trace entry for each path template of the route, built once. */
   readonly routerTrace: ReadonlyMap<string, TraceEntry>;
 }
@@ -44,7 +46,10 @@ export interface CompiledConfig {
   readonly trustedProxies: readonly Cidr[];
   readonly callLogPath: string;
   readonly apiKeys: KeyIndex;
-  /** Request headers the proxy rewrites (lower-case): host, forwarding headers, the request id. */
+  /**
+   * Request headers the proxy rewrites or consumes (lower-case): host, forwarding headers, the
+   * request id, and Expect (Node's server already answered 100-continue; RFC 9110 §10.1.1).
+   */
   readonly rewrittenHeaders: ReadonlySet<string>;
 }
 
@@ -150,6 +155,7 @@ export function compileConfig(
     return Object.freeze({
       maxBufferedBody: Math.min(limitPolicy?.bodyLimit ?? DEFAULT_MAX_BUFFERED_BODY, DEFAULT_MAX_BUFFERED_BODY),
       bodyLimitPolicy: limitPolicy?.id,
+      ownsCors: planned.some((pp) => pp.policy.type === 'cors'),
       id: r.id,
       index: i,
       upstreamId: r.upstream,
@@ -170,6 +176,9 @@ export function compileConfig(
       hosts: r.hosts,
       paths: r.paths,
       methods: r.methods as HttpMethod[],
+      // Browsers preflight non-simple cross-origin requests with OPTIONS (Fetch, CORS-preflight
+      // fetch): a route with a cors policy must take OPTIONS, or the router answers 405 first.
+      impliedMethods: routes[i]?.ownsCors === true ? ['OPTIONS'] : [],
       value: routes[i] as CompiledRoute,
     })),
     (i) => `routes[${i}]`,
@@ -212,6 +221,6 @@ export function compileConfig(
     trustedProxies: Object.freeze(trustedProxies),
     callLogPath: path.resolve(baseDir, config.call_log.path),
     apiKeys: keys.index,
-    rewrittenHeaders: new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
+    rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
   });
 }

@@ -23,6 +23,13 @@
  *   are reproducible in tests; gateways sharing Redis need synchronised clocks (NTP) either way.
  */
 
+/**
+ * Comparisons tolerate 1 µs. Times are epoch milliseconds (~1.8e12), where a double's resolution
+ * is ~2.4e-4 ms, and an emission interval such as 1000/3 ms is not exact: without a tolerance,
+ * rounding could flip a decision that falls exactly on a boundary.
+ */
+export const EPS_MS = 0.001;
+
 /** A value now, or later: in-process stores answer synchronously, remote ones with a promise. */
 export type MaybePromise<T> = T | Promise<T>;
 

@@ -33,8 +33,8 @@ const ALL_STAGES: readonly Stage[] = [
     reason: 'Authentication: establishes the consumer and its scopes, which consumer-attached policies depend on.',
     authenticates: true,
   },
-  { type: 'basic-auth', reason: 'Authentication by password: after api-key because its hash check is slow by design (scrypt).', authenticates: true },
-  { type: 'jwt', reason: 'Authentication by signed token: local signature check, remote only to refresh keys.', authenticates: true },
+  { type: 'jwt', reason: 'Authentication by signed token: a local signature check, remote only to refresh keys.', authenticates: true },
+  { type: 'basic-auth', reason: 'Authentication by password: after the token checks because its hash is slow by design (scrypt).', authenticates: true },
   {
     type: 'oauth2-introspection',
     reason: 'Authentication by remote token introspection (RFC 7662): last among authenticators because it is the only one that calls out.',

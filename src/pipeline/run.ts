@@ -65,6 +65,18 @@ function mergedPlan(base: readonly PlannedPolicy[], done: number, consumer: stri
 const NONE: readonly never[] = Object.freeze([]);
 const NO_BODY = (): Promise<Buffer> => Promise.reject(new Error('this policy did not declare needsBody'));
 
+/** Structured-field Lists: items from several policies add up (RFC 9651 §3.1; RateLimit headers). */
+const LIST_HEADERS = new Set(['ratelimit', 'ratelimit-policy', 'vary']);
+
+function mergeHeaders(into: Record<string, string> | undefined, add: Readonly<Record<string, string>>): Record<string, string> {
+  const out = { ...into };
+  for (const [k, v] of Object.entries(add)) {
+    const prev = out[k];
+    out[k] = prev !== undefined && LIST_HEADERS.has(k) ? `${prev}, ${v}` : v;
+  }
+  return out;
+}
+
 function isPromise(d: Decision | Promise<Decision>): d is Promise<Decision> {
   return typeof (d as { then?: unknown }).then === 'function';
 }
@@ -145,7 +157,7 @@ class Run {
         this.bodyLimit = policy.bodyLimit;
         this.bodyLimitPolicy = policy;
       }
-      if (d.responseHeaders !== undefined) this.responseHeaders = { ...this.responseHeaders, ...d.responseHeaders };
+      if (d.responseHeaders !== undefined) this.responseHeaders = mergeHeaders(this.responseHeaders, d.responseHeaders);
       if (d.transform !== undefined) (this.transforms ??= []).push(d.transform);
       if (d.release !== undefined) (this.releases ??= []).push(d.release);
       if (d.respond !== undefined) {
@@ -201,7 +213,19 @@ export function evaluate(
   trace: TraceEntry[] = [],
   opts: EvaluateOptions = {},
 ): Verdict | Promise<Verdict> {
-  return new Run(base, facts, routeId, consumers, trace, opts).go();
+  const run = new Run(base, facts, routeId, consumers, trace, opts);
+  const giveBack = (err: unknown): never => {
+    // No verdict means the gateway never calls the releases: give back slots taken so far.
+    for (const r of run.releases ?? []) r();
+    throw err;
+  };
+  let v: Verdict | Promise<Verdict>;
+  try {
+    v = run.go();
+  } catch (err) {
+    return giveBack(err);
+  }
+  return isVerdictPromise(v) ? v.catch(giveBack) : v;
 }
 
 /** For callers that know every policy on the plan is synchronous (tests, tools). */

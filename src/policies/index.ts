@@ -9,8 +9,14 @@ import { requestSize } from './request-size/index.ts';
 import { oauth2Introspection } from './oauth2-introspection/index.ts';
 import { rbac } from './rbac/index.ts';
 import { ownership } from './ownership/index.ts';
+import { cors } from './cors/index.ts';
+import { origin } from './origin/index.ts';
+import { csrf } from './csrf/index.ts';
+import { rateLimit } from './rate-limit/index.ts';
+import { basicAuth } from './basic-auth/index.ts';
+import { jwt } from './jwt/index.ts';
 
 // PolicyModule is generic in its schema; the registry only needs the erased form.
-export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize, oauth2Introspection, rbac, ownership];
+export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize, oauth2Introspection, rbac, ownership, cors, origin, csrf, rateLimit, basicAuth, jwt];
 
 export const POLICY_BY_TYPE: ReadonlyMap<string, PolicyModule> = new Map(POLICY_MODULES.map((m) => [m.type, m]));

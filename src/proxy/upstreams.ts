@@ -172,6 +172,10 @@ export function classifyUpstreamError(err: unknown): Code {
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'UPSTREAM_CONNECT_REFUSED' : 'UPSTREAM_RESET';
+    case 'UND_ERR_NOT_SUPPORTED':
+    case 'UND_ERR_INVALID_ARG':
+      // undici refused what the gateway built: a gateway fault, not the upstream's.
+      return 'GATEWAY_INTERNAL_ERROR';
     default:
       if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
         return 'UPSTREAM_PROTOCOL_ERROR';

@@ -15,6 +15,8 @@ export interface RouteSpec<T> {
   readonly hosts: readonly string[];
   readonly paths: readonly string[];
   readonly methods: readonly HttpMethod[];
+  /** Methods the route also answers unless another route declares them (OPTIONS for CORS preflights). */
+  readonly impliedMethods?: readonly HttpMethod[];
   readonly value: T;
 }
 
@@ -66,7 +68,7 @@ export class Router<T> {
     const owners = new Map<string, string>();
     // HEAD implied by GET (RFC 9110 §9.3.2) is registered after every explicit route, so that an
     // explicit HEAD route wins wherever it is declared.
-    const implied: { ri: number; pi: number; template: string; converted: string; host: string | undefined }[] = [];
+    const implied: { ri: number; pi: number; template: string; converted: string; host: string | undefined; method: string }[] = [];
     const register = (ri: number, pi: number, template: string, converted: string, host: string | undefined, method: string, isImplied: boolean): void => {
       const route = routes[ri] as RouteSpec<T>;
       // Parameter names do not make paths different to the router: /a/{id} and /a/{x} collide.
@@ -92,7 +94,9 @@ export class Router<T> {
     };
     routes.forEach((route, ri) => {
       const methods: readonly string[] = route.methods.length === 0 ? HTTP_METHODS : route.methods;
-      const impliesHead = route.methods.includes('GET') && !route.methods.includes('HEAD');
+      const extra: string[] = [];
+      if (route.methods.includes('GET') && !route.methods.includes('HEAD')) extra.push('HEAD');
+      if (route.methods.length > 0) for (const m of route.impliedMethods ?? []) if (!route.methods.includes(m)) extra.push(m);
       route.paths.forEach((template, pi) => {
         const converted = toRouterPath(template);
         if (typeof converted !== 'string') {
@@ -103,11 +107,11 @@ export class Router<T> {
         const hosts = route.hosts.length === 0 ? [undefined] : route.hosts;
         for (const host of hosts) {
           for (const method of methods) register(ri, pi, template, converted, host, method, false);
-          if (impliesHead) implied.push({ ri, pi, template, converted, host });
+          for (const method of extra) implied.push({ ri, pi, template, converted, host, method });
         }
       });
     });
-    for (const i of implied) register(i.ri, i.pi, i.template, i.converted, i.host, 'HEAD', true);
+    for (const i of implied) register(i.ri, i.pi, i.template, i.converted, i.host, i.method, true);
     return { router: r, issues };
   }
 

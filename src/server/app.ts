@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { watch, type FSWatcher } from 'node:fs';
+import { once } from 'node:events';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -227,10 +228,20 @@ export class App {
         server.closeAllConnections();
         for (const t of this.#tunnels) t.destroy();
       }, grace);
+      let graceTimer: NodeJS.Timeout | undefined;
       if (this.#tunnels.size === 0) await closed;
-      else await Promise.race([closed, new Promise((r) => setTimeout(r, grace + 50))]);
+      else await Promise.race([closed, new Promise((r) => (graceTimer = setTimeout(r, grace + 50)))]);
       clearTimeout(timer);
-      for (const t of this.#tunnels) t.destroy();
+      clearTimeout(graceTimer);
+      // Tunnels still open are ended now; wait for their close events, which write their
+      // call-log entries, before the log is closed.
+      await Promise.all(
+        [...this.#tunnels].map((t) => {
+          const done = once(t, 'close').then(() => undefined);
+          t.destroy();
+          return done;
+        }),
+      );
     }
     const admin = this.#admin;
     if (admin !== undefined) {

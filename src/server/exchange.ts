@@ -46,6 +46,8 @@ export class Exchange {
   #bodyPromise: Promise<Buffer> | undefined;
   /** Final status, set by settle(). */
   status = 0;
+  /** Status of a response written as raw bytes to a socket (upgrade failures), which res does not see. */
+  rawStatus: number | undefined = undefined;
   latencyMs = 0;
 
   constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string) {
@@ -121,6 +123,8 @@ export class Exchange {
     this.status = res.statusCode;
     if (this.upgraded) {
       this.status = 101;
+    } else if (this.rawStatus !== undefined) {
+      this.status = this.rawStatus;
     } else if (!res.writableFinished && !res.headersSent) {
       // The client left before any response: record it as such, never as a 200.
       this.status = CATALOG.CLIENT_CLOSED_REQUEST.status;

@@ -222,7 +222,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     } else {
       group.success(this.#target);
     }
-    const headers = endToEndResponse((controller.rawHeaders ?? []) as Buffer[]);
+    let headers = endToEndResponse((controller.rawHeaders ?? []) as Buffer[]);
+    // Two Access-Control-Allow-Origin values fail the browser's check, and an upstream could
+    // grant an origin the gateway's cors policy refused: on such routes the gateway's answer wins.
+    if (f.p.route.ownsCors) headers = withoutAccessControl(headers);
     headers.push(f.requestIdHeader, f.x.requestId);
     const extra = f.x.extraHeaders;
     if (extra !== undefined) for (const k in extra) headers.push(k, extra[k] as string);
@@ -268,6 +271,12 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.#captured !== undefined) this.#f.x.upstreamBody = Buffer.concat(this.#captured).toString('utf8');
     this.#captured = undefined;
   }
+}
+
+function withoutAccessControl(h: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < h.length; i += 2) if (!h[i]!.toLowerCase().startsWith('access-control-')) out.push(h[i]!, h[i + 1]!);
+  return out;
 }
 
 /** The state of forwarding one request: the attempts, on one upstream group. */
@@ -356,6 +365,11 @@ class Forwarding {
       return;
     }
     const code = classifyUpstreamError(err);
+    if (code === 'GATEWAY_INTERNAL_ERROR') {
+      this.deps.onInternalError(err, x.requestId);
+      x.reply(code, 'gateway', { rule: `request to ${target.url} refused by the HTTP client: ${(err as { code?: string }).code ?? ''}` });
+      return;
+    }
     group.failure(target, Date.now());
     this.deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code });
     const timeouts = group.config.timeouts;

@@ -7,6 +7,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawProblem } from '../errors/problem.ts';
+import { CATALOG } from '../errors/catalog.ts';
 import { classifyUpstreamError, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { prepare, requestIdOf, upstreamHeaders, upstreamPath, type GatewayDeps, type Prepared } from './gateway.ts';
 
@@ -40,7 +41,8 @@ function tunnel(deps: GatewayDeps, proto: string, p: Prepared, socket: Duplex, h
     const fail = (code: Parameters<typeof x.reply>[0], evidence: Record<string, string | number | null>): void => {
       x.code = code;
       x.policy = `upstream:${group.id}`;
-      x.layer = 'upstream';
+      x.layer = CATALOG[code].layer;
+      x.rawStatus = CATALOG[code].status;
       socket.end(
         rawProblem(
           {

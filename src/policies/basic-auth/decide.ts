@@ -42,7 +42,7 @@ const KNOWN_SCHEMES = new Map(
 /** RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]. */
 const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:[ \t]+(.*))?$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-// eslint-disable-next-line no-control-regex -- RFC 7617 §2 forbids exactly these.
+// RFC 7617 §2 forbids control characters in the user-id and password.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -160,7 +160,8 @@ export function decideBasicAuth(c: BasicAuthCompiled, ctx: DecisionContext): Dec
   }
   return check(c, key, password, user.hash).then((ok) => {
     if (!ok) return invalid(c, username, 'wrong_password', user.consumer);
-    c.cache.set(key, user, now);
+    // A dry run (diagnose, trace) looks without changing state: it does not warm the cache.
+    if (!ctx.dryRun) c.cache.set(key, user, now);
     return allow(c, user, false);
   });
 }

@@ -1,0 +1,33 @@
+/**
+ * Counter stores for stateful policies (rate-limit), and the process-wide store they use.
+ *
+ * The policy contract's CompileContext has no store, so the process picks one here: by default an
+ * in-process {@link MemoryCounterStore} (single process); in cluster mode each worker sets a
+ * {@link ClusterCounterStore} and the primary calls {@link attachCounterHost}. The rate-limit
+ * policy resolves the store on every decision (not at compile), so a store set after the first
+ * config load still takes effect, and counters survive config reloads.
+ */
+import { MemoryCounterStore } from './memory.ts';
+import type { CounterStore } from './types.ts';
+
+export type { ConcurrencyOp, CounterOp, CounterStore, GcraOp, MaybePromise, OpResult, QuotaOp } from './types.ts';
+export { EPS_MS } from './types.ts';
+export { MemoryCounterStore, type MemoryCounterStats, type MemoryCounterStoreOptions } from './memory.ts';
+export { attachCounterHost, ClusterCounterStore, type ClusterCounterStoreOptions, type CounterHost, type IpcChannel } from './cluster.ts';
+
+let current: CounterStore | undefined;
+
+/**
+ * Sets the store every rate-limit policy in this process uses from now on. Counters held by the
+ * previous store are not carried over.
+ * @example setCounterStore(new ClusterCounterStore()); // in a cluster worker, before App.start
+ */
+export function setCounterStore(store: CounterStore): void {
+  current = store;
+}
+
+/** The process-wide store; a MemoryCounterStore until {@link setCounterStore} is called. */
+export function getCounterStore(): CounterStore {
+  current ??= new MemoryCounterStore();
+  return current;
+}
