@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { hashKey } from '../credentials/api-keys.ts';
+import { hashPasswordCommand } from '../credentials/password.ts';
 import { startDemoUpstream } from '../demo/upstream.ts';
 import { CATALOG, CODES } from '../errors/catalog.ts';
 import { explain, formatExplanation } from '../explain/explain.ts';
@@ -277,6 +278,24 @@ const hashKeyCmd: Command = {
   },
 };
 
+const hashPasswordCmd: Command = {
+  summary: 'print the scrypt hash of a password for consumers[].credentials.basic_auth',
+  usage: `pinpoint hash-password   (reads the password from standard input, so it stays out of shell history)`,
+  options: {},
+  run: async (v) => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const r = hashPasswordCommand(Buffer.concat(chunks).toString('utf8'));
+    if ('error' in r) {
+      process.stderr.write(`pinpoint hash-password: ${r.error}\n`);
+      return 2;
+    }
+    if (v.json === true) printJson({ password_hash: r.hash });
+    else process.stdout.write(`${r.hash}\n`);
+    return 0;
+  },
+};
+
 const errorsCmd: Command = {
   summary: 'list the error catalog (codes, statuses, layers, remediation)',
   usage: 'pinpoint errors [CODE] [--json]',
@@ -300,5 +319,6 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   explain: explainCmd,
   logs,
   'hash-key': hashKeyCmd,
+  'hash-password': hashPasswordCmd,
   errors: errorsCmd,
 };

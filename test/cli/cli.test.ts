@@ -157,6 +157,16 @@ void describe('pinpoint hash-key and errors', () => {
     assert.equal(run(['hash-key'], `${READ_KEY}\n`).stdout.trim(), READ_HASH);
   });
 
+  void test('hash-password reads standard input and prints a verifiable scrypt hash', async () => {
+    const r = run(['hash-password', '--json'], 's3cret\n');
+    assert.equal(r.code, 0, r.stderr);
+    const hash = (JSON.parse(r.stdout) as { password_hash: string }).password_hash;
+    const { verifyPassword } = await import('../../src/credentials/password.ts');
+    assert.equal(verifyPassword('s3cret', hash), true);
+    assert.equal(verifyPassword('s3cret\n', hash), false);
+    assert.equal(run(['hash-password'], '').code, 2);
+  });
+
   void test('errors --json lists the catalog', () => {
     const r = run(['errors', 'AUTH_KEY_SCOPE_MISSING', '--json']);
     assert.equal(r.code, 0);
