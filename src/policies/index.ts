@@ -15,8 +15,12 @@ import { csrf } from './csrf/index.ts';
 import { rateLimit } from './rate-limit/index.ts';
 import { basicAuth } from './basic-auth/index.ts';
 import { jwt } from './jwt/index.ts';
+import { contentType } from './content-type/index.ts';
+import { requiredHeaders } from './required-headers/index.ts';
+import { openapiValidate } from './openapi-validate/index.ts';
+import { requestTransform } from './request-transform/index.ts';
 
 // PolicyModule is generic in its schema; the registry only needs the erased form.
-export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize, oauth2Introspection, rbac, ownership, cors, origin, csrf, rateLimit, basicAuth, jwt];
+export const POLICY_MODULES: readonly PolicyModule[] = [apiKey, ipRules, requestSize, oauth2Introspection, rbac, ownership, cors, origin, csrf, rateLimit, basicAuth, jwt, contentType, requiredHeaders, openapiValidate, requestTransform];
 
 export const POLICY_BY_TYPE: ReadonlyMap<string, PolicyModule> = new Map(POLICY_MODULES.map((m) => [m.type, m]));

@@ -6,7 +6,7 @@ export const CONTENT_TYPE_CODES = {
   CONTENT_TYPE_MISSING: {
     status: 415,
     title: 'The request has a body but no Content-Type',
-    layer: 'gateway',
+    layer: 'client',
     retryable: false,
     proxyStatus: 'http_request_denied',
     remediation: 'Send a Content-Type header naming the body’s format; {method} on this route accepts {accepted}.',
@@ -14,7 +14,7 @@ export const CONTENT_TYPE_CODES = {
   CONTENT_TYPE_NOT_ACCEPTED: {
     status: 415,
     title: 'The request body’s Content-Type is not accepted by this route',
-    layer: 'gateway',
+    layer: 'client',
     retryable: false,
     proxyStatus: 'http_request_denied',
     remediation:
@@ -23,7 +23,7 @@ export const CONTENT_TYPE_CODES = {
   CONTENT_TYPE_CHARSET_NOT_ACCEPTED: {
     status: 415,
     title: 'The request body’s charset is not accepted by this route',
-    layer: 'gateway',
+    layer: 'client',
     retryable: false,
     proxyStatus: 'http_request_denied',
     remediation: 'The body was declared as charset={sent_charset}; encode it as one of {accepted_charsets} and say so in Content-Type, or drop the charset parameter.',
