@@ -1,11 +1,14 @@
 /**
  * Pinpoint throughput benchmark: `node bench/run.ts` (Node 24, from the repo root or anywhere).
  *
- * Four scenarios, every one a 1 KB JSON POST over keep-alive, all on 127.0.0.1:
+ * Five scenarios, every one a 1 KB JSON POST over keep-alive, all on 127.0.0.1:
  *   direct             wrk straight to the upstream: the ceiling any proxy could reach here
  *   nginx              nginx proxy_pass with an upstream keep-alive pool (bench/nginx-proxy.conf.template)
  *   pinpoint-bare      the gateway with one route and nothing else (bench/configs/bare.yaml)
  *   pinpoint-policies  the gateway with api-key + ip-rules + call log (bench/configs/policies.yaml)
+ *   pinpoint-chain     the gateway with the full access-policy chain: cors, api-key, jwt, rbac,
+ *                      rate-limit, openapi-validate, and the call log (bench/configs/chain.yaml);
+ *                      its requests also carry a pre-signed HS256 bearer token and an Origin
  *
  * Method (see /work/shared/reference/proxy-stacks.md): the proxy under test alone on CPU 0
  * (`taskset -c 0`); wrk and the upstream share CPU 1. Scenarios are shuffled and interleaved within
@@ -20,15 +23,16 @@
  * Environment (all optional):
  *   BENCH_DURATION=10s  BENCH_ROUNDS=3  BENCH_WARMUP=2s (per scenario, before round 1; 0 = none)
  *   BENCH_CONNECTIONS=50  BENCH_THREADS=1  BENCH_METHODS=POST (or POST,GET)
- *   BENCH_SCENARIOS=direct,nginx,pinpoint-bare,pinpoint-policies
+ *   BENCH_SCENARIOS=direct,nginx,pinpoint-bare,pinpoint-policies,pinpoint-chain
  *   BENCH_UPSTREAM_PORT=19101 BENCH_NGINX_PORT=19080 BENCH_BARE_PORT=19081 BENCH_POLICIES_PORT=19082
+ *   BENCH_CHAIN_PORT=19083
  *     (a default port that is taken is replaced by the next free one; an explicit one must be free)
  *   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1  BENCH_START_TIMEOUT=15s  BENCH_KEEP_TMP=1 (keep configs/logs)
  *   BENCH_STRICT=1 (exit 2 when a target fails)  BENCH_PINPOINT_BIN=bin/pinpoint.js (another build)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -44,10 +48,11 @@ import {
 import http from 'node:http';
 import net from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseDocument } from 'yaml';
+import { SignJWT } from 'jose';
+import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -62,8 +67,11 @@ const API_KEY = 'pp_bench_0123456789abcdef';
 const REQUEST_PATH = '/v1/orders';
 const UPSTREAM_BODY_BYTES = 214;
 const REQUEST_BODY_BYTES = 1024;
+/** pinpoint-chain: the Origin its requests carry (its cors policy allows it) and the token's scopes. */
+const CHAIN_ORIGIN = 'https://app.example.com';
+const CHAIN_SCOPES = 'orders:read orders:write';
 
-const SCENARIO_IDS = ['direct', 'nginx', 'pinpoint-bare', 'pinpoint-policies'] as const;
+const SCENARIO_IDS = ['direct', 'nginx', 'pinpoint-bare', 'pinpoint-policies', 'pinpoint-chain'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 const METHODS = ['POST', 'GET'] as const;
 type Method = (typeof METHODS)[number];
@@ -71,6 +79,7 @@ type Method = (typeof METHODS)[number];
 const TARGETS = [
   { name: 'Pinpoint bare ≥ 0.35 × nginx', scenario: 'pinpoint-bare', base: 'nginx', min: 0.35 },
   { name: 'Pinpoint policies+log ≥ 0.85 × Pinpoint bare', scenario: 'pinpoint-policies', base: 'pinpoint-bare', min: 0.85 },
+  { name: 'Pinpoint full chain ≥ 0.85 × Pinpoint bare', scenario: 'pinpoint-chain', base: 'pinpoint-bare', min: 0.85 },
 ] as const satisfies readonly { name: string; scenario: ScenarioId; base: ScenarioId; min: number }[];
 
 /** Seconds from "10s", "500ms", "1m" or a bare number of seconds. */
@@ -291,10 +300,10 @@ interface Managed {
 
 const managed: Managed[] = [];
 
-function startProcess(name: string, cmd: string, args: string[], cpu: number | null, logFile: string, cwd: string): Managed {
+function startProcess(name: string, cmd: string, args: string[], cpu: number | null, logFile: string, cwd: string, extraEnv: Record<string, string> = {}): Managed {
   const fd = openSync(logFile, 'a');
   const [file, argv] = cpu === null ? [cmd, args] : [tasksetBin ?? 'taskset', ['-c', String(cpu), cmd, ...args]];
-  const child = spawn(file, argv, { cwd, detached: true, stdio: ['ignore', fd, fd], env: process.env });
+  const child = spawn(file, argv, { cwd, detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...extraEnv } });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`${name}: spawn failed`);
   const m: Managed = { name, child, pid: child.pid, logFile, exited: false, exitInfo: '' };
@@ -426,6 +435,7 @@ function treeRssMiB(root: number): number {
 
 interface ProbeResult {
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: string;
 }
 
@@ -436,7 +446,7 @@ function probe(port: number, method: string, path: string, body: string | null, 
       (resp) => {
         const chunks: Buffer[] = [];
         resp.on('data', (c: Buffer) => chunks.push(c));
-        resp.on('end', () => res({ status: resp.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        resp.on('end', () => res({ status: resp.statusCode ?? 0, headers: resp.headers, body: Buffer.concat(chunks).toString('utf8') }));
         resp.on('error', rej);
       },
     );
@@ -463,13 +473,54 @@ async function waitReady(m: Managed, port: number): Promise<void> {
   throw new Error(`${m.name} did not answer on 127.0.0.1:${port} within ${settings.startTimeoutSec}s (${last}); its log:\n${tail(m.logFile)}`);
 }
 
-async function preflight(port: number, method: Method, expectBody: string): Promise<void> {
-  const body = method === 'POST' ? requestBody() : null;
+/** The headers wrk sends (post-1k.lua): content-type on a body, x-api-key, and pinpoint-chain's token and Origin. */
+function requestHeaders(method: string, auth: ChainAuth | null): Record<string, string> {
   const headers: Record<string, string> = { 'x-api-key': API_KEY };
-  if (body) headers['content-type'] = 'application/json';
-  const r = await probe(port, method, REQUEST_PATH, body, headers);
-  if (r.status < 200 || r.status > 299) throw new Error(`pre-flight ${method} ${REQUEST_PATH} answered ${r.status}: ${r.body.slice(0, 300)}`);
+  if (method === 'POST') headers['content-type'] = 'application/json';
+  if (auth) {
+    headers.authorization = `Bearer ${auth.token}`;
+    headers.origin = auth.origin;
+  }
+  return headers;
+}
+
+async function preflight(port: number, method: Method, expectBody: string, auth: ChainAuth | null): Promise<void> {
+  const body = method === 'POST' ? requestBody() : null;
+  const r = await probe(port, method, REQUEST_PATH, body, requestHeaders(method, auth));
+  const denial = r.headers['x-pinpoint-code'] ? ` (${String(r.headers['x-pinpoint-code'])} by ${String(r.headers['x-pinpoint-policy'])})` : '';
+  if (r.status < 200 || r.status > 299) throw new Error(`pre-flight ${method} ${REQUEST_PATH} answered ${r.status}${denial}: ${r.body.slice(0, 300)}`);
   if (r.body !== expectBody) throw new Error(`pre-flight ${method} ${REQUEST_PATH} answered ${r.status} with an unexpected body (${r.body.length} bytes): ${r.body.slice(0, 200)}`);
+  if (auth) {
+    // The policies that never deny this traffic must still have run: cors and rate-limit leave headers.
+    if (r.headers['access-control-allow-origin'] !== auth.origin) {
+      throw new Error(`pre-flight ${method}: no access-control-allow-origin: ${auth.origin} in the answer (is the cors policy on the route?)`);
+    }
+    if (!r.headers['ratelimit-policy'] || !r.headers.ratelimit) throw new Error(`pre-flight ${method}: no RateLimit headers in the answer (is the rate-limit policy on the route?)`);
+  }
+}
+
+/**
+ * pinpoint-chain only: requests that must be refused, each by its own policy, so a chain with a
+ * policy missing, in monitor mode or misconfigured to allow everything cannot pass for a fast one.
+ */
+async function chainDenialChecks(port: number, auth: ChainAuth): Promise<string> {
+  const good = requestBody();
+  const bad = good.replace('"qty":2', '"qty":"2"'); // a string where the schema wants an integer
+  const withoutToken = requestHeaders('POST', null);
+  const cases: { what: string; method: string; body: string | null; headers: Record<string, string>; status: number; policy: string }[] = [
+    { what: 'a wrong api key', method: 'POST', body: good, headers: { ...requestHeaders('POST', auth), 'x-api-key': 'pp_bench_wrong' }, status: 401, policy: auth.policies.apiKey },
+    { what: 'no bearer token', method: 'POST', body: good, headers: { ...withoutToken, origin: auth.origin }, status: 401, policy: auth.policies.jwt },
+    { what: 'a method no rbac rule covers', method: 'DELETE', body: null, headers: requestHeaders('DELETE', auth), status: 403, policy: auth.policies.rbac },
+    { what: 'a body breaking the schema', method: 'POST', body: bad, headers: requestHeaders('POST', auth), status: 400, policy: auth.policies.openapi },
+  ];
+  for (const c of cases) {
+    const r = await probe(port, c.method, REQUEST_PATH, c.body, c.headers);
+    const policy = r.headers['x-pinpoint-policy'];
+    if (r.status !== c.status || policy !== c.policy) {
+      throw new Error(`pre-flight with ${c.what}: expected ${c.status} from policy ${c.policy}, got ${r.status} from ${String(policy ?? 'no policy')}: ${r.body.slice(0, 200)}`);
+    }
+  }
+  return cases.map((c) => `${c.what} → ${c.status} ${c.policy}`).join('; ');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,7 +570,7 @@ let wrkBin = '';
 let tasksetBin: string | null = null;
 let pinning = false;
 
-async function runWrk(port: number, method: Method, seconds: number, logFile: string): Promise<{ result: WrkResult; raw: string }> {
+async function runWrk(port: number, method: Method, seconds: number, logFile: string, auth: ChainAuth | null): Promise<{ result: WrkResult; raw: string }> {
   const args = [
     `-t${settings.threads}`,
     `-c${settings.connections}`,
@@ -533,7 +584,7 @@ async function runWrk(port: number, method: Method, seconds: number, logFile: st
   const child = spawn(file, argv, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_METHOD: method, BENCH_API_KEY: API_KEY },
+    env: { ...process.env, BENCH_METHOD: method, BENCH_API_KEY: API_KEY, BENCH_BEARER_TOKEN: auth?.token ?? '', BENCH_ORIGIN: auth?.origin ?? '' },
   });
   if (child.pid === undefined) throw new Error('wrk: spawn failed');
   const m: Managed = { name: 'wrk', child, pid: child.pid, logFile, exited: false, exitInfo: '' };
@@ -570,6 +621,8 @@ interface Scenario {
   /** The process whose CPU and memory are charged to the proxy; null for direct. */
   proxy: Managed | null;
   error: string | null;
+  /** pinpoint-chain: the token and Origin its requests carry; null for the others. */
+  auth: ChainAuth | null;
 }
 
 interface RunRecord {
@@ -623,9 +676,27 @@ async function startNginx(name: string, nginxBin: string, template: string, tmp:
   return m;
 }
 
-function writePinpointConfig(source: string, tmp: string, name: string, port: number, upstreamPort: number): string {
+function readConfig(source: string): Document.Parsed {
   const doc = parseDocument(readFileSync(source, 'utf8'));
   if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors.map((e) => e.message).join('; ')}`);
+  return doc;
+}
+
+/** The ids and configs of a config's policies of one type, in file order. */
+function policiesOfType(doc: Document.Parsed, type: string): { id: string; config: Record<string, unknown> }[] {
+  const policies = doc.get('policies');
+  if (!isMap(policies)) return [];
+  const out: { id: string; config: Record<string, unknown> }[] = [];
+  for (const id of policies.items.map((pair) => String(isScalar(pair.key) ? pair.key.value : pair.key))) {
+    if (doc.getIn(['policies', id, 'type']) !== type) continue;
+    const config: unknown = doc.getIn(['policies', id, 'config']);
+    out.push({ id, config: isMap(config) ? (config.toJSON() as Record<string, unknown>) : {} });
+  }
+  return out;
+}
+
+function writePinpointConfig(source: string, tmp: string, name: string, port: number, upstreamPort: number): string {
+  const doc = readConfig(source);
   doc.setIn(['listen', 'port'], port);
   doc.setIn(['upstreams', 'backend', 'targets', 0, 'url'], `http://127.0.0.1:${upstreamPort}`);
   if (doc.getIn(['call_log', 'enabled']) === true) doc.setIn(['call_log', 'path'], `${name}-calls.db`);
@@ -633,12 +704,77 @@ function writePinpointConfig(source: string, tmp: string, name: string, port: nu
   if (hash !== undefined && hash !== `sha256:${createHash('sha256').update(API_KEY).digest('hex')}`) {
     throw new Error(`${source}: the api key hash is not sha256 of ${API_KEY}`);
   }
+  // An OpenAPI document named relative to the config goes along with it, under its own name.
+  for (const { id, config } of policiesOfType(doc, 'openapi-validate')) {
+    const spec = config.spec;
+    if (typeof spec !== 'string' || isAbsolute(spec)) continue;
+    const from = resolve(dirname(source), spec);
+    if (!existsSync(from)) throw new Error(`${source}: policies.${id}.config.spec: ${from} does not exist`);
+    writeFileSync(join(tmp, basename(spec)), readFileSync(from));
+    doc.setIn(['policies', id, 'config', 'spec'], basename(spec));
+  }
   const out = join(tmp, `${name}.yaml`);
   writeFileSync(out, doc.toString());
   return out;
 }
 
-async function startPinpoint(name: ScenarioId, configSource: string, tmp: string, port: number, upstreamPort: number): Promise<Managed> {
+/** What pinpoint-chain's requests carry, and the secret its Pinpoint verifies them with. */
+interface ChainAuth {
+  /** The one HS256 token every request sends as `Authorization: Bearer`. */
+  token: string;
+  origin: string;
+  /** Environment of that Pinpoint only: the jwt key's secret_env variable. */
+  env: Record<string, string>;
+  /** Policy ids in the config, for the denial checks. */
+  policies: { apiKey: string; jwt: string; rbac: string; openapi: string };
+}
+
+/**
+ * Reads the jwt policy of the chain config (its HS256 key's secret_env and encoding, issuer,
+ * audience), makes a fresh random 32-byte secret for this run, and signs one token with it: sub
+ * = the first consumer, scope CHAIN_SCOPES, valid for `validSec` (the whole run).
+ */
+async function chainCredentials(source: string, validSec: number): Promise<ChainAuth> {
+  const doc = readConfig(source);
+  const only = (type: string): { id: string; config: Record<string, unknown> } => {
+    const found = policiesOfType(doc, type);
+    if (found.length !== 1) throw new Error(`${source}: expected one ${type} policy, found ${found.length}`);
+    return found[0] as { id: string; config: Record<string, unknown> };
+  };
+  const jwt = only('jwt');
+  const keys = Array.isArray(jwt.config.keys) ? (jwt.config.keys as unknown[]) : [];
+  const key = keys.find((k): k is Record<string, unknown> => typeof k === 'object' && k !== null && typeof (k as Record<string, unknown>).secret_env === 'string');
+  if (!key) throw new Error(`${source}: policies.${jwt.id}: no key with secret_env (the bench signs HS256 tokens)`);
+  const algorithms = Array.isArray(jwt.config.algorithms) ? (jwt.config.algorithms as unknown[]) : [];
+  if (!algorithms.includes('HS256') || (key.alg !== undefined && key.alg !== 'HS256')) throw new Error(`${source}: policies.${jwt.id}: the bench signs HS256; allow it`);
+  const first = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
+  const consumer = doc.getIn(['consumers', 0, 'id']);
+  if (typeof consumer !== 'string') throw new Error(`${source}: no consumers[0].id for the token's sub`);
+
+  const raw = randomBytes(32);
+  const encoding = key.secret_encoding === 'base64' || key.secret_encoding === 'base64url' ? key.secret_encoding : 'utf8';
+  // utf8: the secret is the variable's bytes, so use printable ones (64 hex digits, 32 bytes of entropy).
+  const value = encoding === 'utf8' ? raw.toString('hex') : raw.toString(encoding);
+  const secret = Buffer.from(value, encoding);
+
+  let signer = new SignJWT({ scope: CHAIN_SCOPES })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...(typeof key.kid === 'string' ? { kid: key.kid } : {}) })
+    .setSubject(consumer)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + Math.ceil(validSec));
+  const iss = first(jwt.config.issuer);
+  const aud = first(jwt.config.audience);
+  if (iss !== undefined) signer = signer.setIssuer(iss);
+  if (aud !== undefined) signer = signer.setAudience(aud);
+  return {
+    token: await signer.sign(secret),
+    origin: CHAIN_ORIGIN,
+    env: { [key.secret_env as string]: value },
+    policies: { apiKey: only('api-key').id, jwt: jwt.id, rbac: only('rbac').id, openapi: only('openapi-validate').id },
+  };
+}
+
+async function startPinpoint(name: ScenarioId, configSource: string, tmp: string, port: number, upstreamPort: number, env: Record<string, string> = {}): Promise<Managed> {
   if (!existsSync(PINPOINT_BIN)) throw new Error(`${PINPOINT_BIN} does not exist (yet)`);
   const config = writePinpointConfig(configSource, tmp, name, port, upstreamPort);
   const m = startProcess(
@@ -648,6 +784,7 @@ async function startPinpoint(name: ScenarioId, configSource: string, tmp: string
     pinning ? settings.proxyCpu : null,
     join(tmp, `${name}.out`),
     ROOT,
+    env,
   );
   await waitReady(m, port);
   return m;
@@ -787,8 +924,12 @@ async function main(): Promise<number> {
     nginx: await choosePort('BENCH_NGINX_PORT', 19080, taken),
     'pinpoint-bare': await choosePort('BENCH_BARE_PORT', 19081, taken),
     'pinpoint-policies': await choosePort('BENCH_POLICIES_PORT', 19082, taken),
+    'pinpoint-chain': await choosePort('BENCH_CHAIN_PORT', 19083, taken),
   };
-  log(`ports: upstream ${ports.upstream}, nginx ${ports.nginx}, pinpoint-bare ${ports['pinpoint-bare']}, pinpoint-policies ${ports['pinpoint-policies']}`);
+  log(
+    `ports: upstream ${ports.upstream}, nginx ${ports.nginx}, pinpoint-bare ${ports['pinpoint-bare']}, ` +
+      `pinpoint-policies ${ports['pinpoint-policies']}, pinpoint-chain ${ports['pinpoint-chain']}`,
+  );
 
   const tmp = mkdtempSync(join(tmpdir(), 'pinpoint-bench-'));
   const expectBody = upstreamBody();
@@ -825,7 +966,7 @@ async function main(): Promise<number> {
     log(`started upstream nginx pid ${upstream.pid} on 127.0.0.1:${ports.upstream}, CPUs ${cpusAllowed(upstream.pid)}`);
 
     for (const id of settings.scenarios) {
-      const sc: Scenario = { id, port: id === 'direct' ? ports.upstream : ports[id], proxy: null, error: null };
+      const sc: Scenario = { id, port: id === 'direct' ? ports.upstream : ports[id], proxy: null, error: null, auth: null };
       scenarios.push(sc);
       try {
         if (id === 'nginx') {
@@ -843,11 +984,17 @@ async function main(): Promise<number> {
           sc.proxy = await startPinpoint(id, join(BENCH_DIR, 'configs', 'bare.yaml'), tmp, sc.port, ports.upstream);
         } else if (id === 'pinpoint-policies') {
           sc.proxy = await startPinpoint(id, join(BENCH_DIR, 'configs', 'policies.yaml'), tmp, sc.port, ports.upstream);
+        } else if (id === 'pinpoint-chain') {
+          const config = join(BENCH_DIR, 'configs', 'chain.yaml');
+          // The token outlives the hard limit, so it cannot expire mid-run.
+          sc.auth = await chainCredentials(config, budgetSec + 3600);
+          sc.proxy = await startPinpoint(id, config, tmp, sc.port, ports.upstream, sc.auth.env);
         }
-        for (const method of settings.methods) await preflight(sc.port, method, expectBody);
+        for (const method of settings.methods) await preflight(sc.port, method, expectBody, sc.auth);
+        const denials = sc.auth ? `; refused as expected: ${await chainDenialChecks(sc.port, sc.auth)}` : '';
         log(
           sc.proxy
-            ? `started ${id} pid ${sc.proxy.pid} on 127.0.0.1:${sc.port}, CPUs ${cpusAllowed(sc.proxy.pid)}, RSS ${treeRssMiB(sc.proxy.pid).toFixed(0)} MiB idle; pre-flight OK`
+            ? `started ${id} pid ${sc.proxy.pid} on 127.0.0.1:${sc.port}, CPUs ${cpusAllowed(sc.proxy.pid)}, RSS ${treeRssMiB(sc.proxy.pid).toFixed(0)} MiB idle; pre-flight OK${denials}`
             : `${id}: pre-flight OK`,
         );
       } catch (err) {
@@ -869,7 +1016,7 @@ async function main(): Promise<number> {
       for (const { sc, method } of plan) {
         if (abort.signal.aborted) break;
         try {
-          await runWrk(sc.port, method, settings.warmupSec, join(tmp, `warmup-${sc.id}-${method}.txt`));
+          await runWrk(sc.port, method, settings.warmupSec, join(tmp, `warmup-${sc.id}-${method}.txt`), sc.auth);
         } catch (err) {
           log(`  warm-up ${sc.id} ${method}: ${errorText(err)}`);
         }
@@ -889,7 +1036,7 @@ async function main(): Promise<number> {
           const cpu0 = sc.proxy ? treeCpuSec(sc.proxy.pid) : 0;
           const foreign0 = foreignCpuSec();
           const t0 = performance.now();
-          const { result } = await runWrk(sc.port, method, settings.durationSec, join(tmp, `r${round}-${sc.id}-${method}.txt`));
+          const { result } = await runWrk(sc.port, method, settings.durationSec, join(tmp, `r${round}-${sc.id}-${method}.txt`), sc.auth);
           rec.foreignCpuPct = ((foreignCpuSec() - foreign0) * 100_000) / (performance.now() - t0);
           rec.wrk = result;
           if (sc.proxy && result.requests > 0) {

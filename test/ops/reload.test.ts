@@ -12,8 +12,10 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { App } from '../../src/server/app.ts';
 
-async function upstream(name: string, delayMs: number): Promise<{ server: Server; port: number }> {
+async function upstream(name: string, delayMs: number): Promise<{ server: Server; port: number; seen: () => number }> {
+  let seen = 0;
   const server = createServer((req, res) => {
+    seen++;
     req.resume();
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -21,7 +23,7 @@ async function upstream(name: string, delayMs: number): Promise<{ server: Server
     }, delayMs);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { server, port: (server.address() as AddressInfo).port };
+  return { server, port: (server.address() as AddressInfo).port, seen: () => seen };
 }
 
 const config = (port: number) => `version: 1
@@ -44,7 +46,8 @@ void test('a reload does not fail in-flight requests and applies to the next one
   try {
     const url = `http://127.0.0.1:${app.port}/x`;
     const inflight = Array.from({ length: 20 }, () => fetch(url).then(async (r) => [r.status, await r.text()] as const));
-    await new Promise((r) => setTimeout(r, 50)); // the 20 are now waiting on the old upstream
+    // Wait until all 20 are in flight at the old upstream (not merely sent by the client).
+    while (a.seen() < 20) await new Promise((r) => setTimeout(r, 5));
 
     writeFileSync(file, 'version: 1\nroutes: not-a-list\n');
     assert.equal(app.reload().applied, false);

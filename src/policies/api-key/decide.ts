@@ -4,6 +4,9 @@
 import type { Decision, DecisionContext, RequestFacts } from '../../pipeline/types.ts';
 import type { KeyIndex } from '../../credentials/api-keys.ts';
 import type { KeyLocation } from './schema.ts';
+import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+
+export { describeLocation };
 
 export interface ApiKeyCompiled {
   readonly locations: readonly KeyLocation[];
@@ -20,41 +23,7 @@ const COMMON_QUERY = ['api_key', 'apikey', 'api-key', 'key', 'token', 'access_to
 
 const BEARER = /^Bearer[ \t]+([^ \t].*)$/i;
 
-function header(facts: RequestFacts, name: string): string | undefined {
-  const v = facts.headers[name];
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === undefined || s === '' ? undefined : s;
-}
-
-function queryParam(facts: RequestFacts, name: string): string | undefined {
-  if (facts.rawQuery === '') return undefined;
-  const v = new URLSearchParams(facts.rawQuery).get(name);
-  return v === null || v === '' ? undefined : v;
-}
-
-export function describeLocation(loc: KeyLocation): string {
-  switch (loc.from) {
-    case 'header':
-      return `header ${loc.name}`;
-    case 'bearer':
-      return 'Authorization: Bearer';
-    case 'query':
-      return `query parameter ${loc.name}`;
-  }
-}
-
-function read(facts: RequestFacts, loc: KeyLocation): string | undefined {
-  switch (loc.from) {
-    case 'header':
-      return header(facts, loc.name.toLowerCase());
-    case 'bearer': {
-      const auth = header(facts, 'authorization');
-      return auth === undefined ? undefined : BEARER.exec(auth)?.[1]?.trim();
-    }
-    case 'query':
-      return queryParam(facts, loc.name);
-  }
-}
+const header = headerValue;
 
 /** Where a key-like value was sent outside the accepted places, if anywhere. */
 function findElsewhere(facts: RequestFacts, c: ApiKeyCompiled): { where: string; value: string } | undefined {
@@ -93,7 +62,7 @@ export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision 
   let presented: string | undefined;
   let foundAt: KeyLocation | undefined;
   for (const loc of c.locations) {
-    presented = read(facts, loc);
+    presented = readCredential(facts, loc);
     if (presented !== undefined) {
       foundAt = loc;
       break;

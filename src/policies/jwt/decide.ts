@@ -9,10 +9,14 @@
  * Keys come through the injected {@link KeySource}: this file does no I/O of its own.
  */
 import { compactVerify, errors } from 'jose';
-import type { Decision, DecisionContext, Deny, Evidence, Identity, RequestFacts } from '../../pipeline/types.ts';
+import type { Decision, DecisionContext, Deny, Evidence, Identity } from '../../pipeline/types.ts';
 import type { JwksLookup } from './jwks.ts';
 import { isAlgorithm, type Algorithm, type VerificationKey } from './keys.ts';
 import type { TokenLocation } from './schema.ts';
+import { VerifiedTokens } from './verified-cache.ts';
+import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+
+export { describeLocation };
 
 /** Where verification keys come from: static config keys or a remote JWKS cache. */
 export interface KeySource {
@@ -40,6 +44,8 @@ export interface JwtCompiled {
   readonly groups: ReadonlyMap<string, ReadonlySet<string>>;
   /** The quoted realm, e.g. `"pinpoint"`. */
   readonly realm: string;
+  /** Tokens whose signature already verified (see verified-cache.ts). */
+  readonly verified: VerifiedTokens;
 }
 
 type TokenCode =
@@ -71,57 +77,13 @@ const DESCRIPTION: Readonly<Record<TokenCode, string>> = {
   JWT_CLAIM_MISSING: 'The token lacks a required claim',
 };
 
-const BEARER = /^Bearer[ \t]+([^ \t]+)[ \t]*$/i;
 const SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]+[^ \t]/;
 const B64URL = /^[A-Za-z0-9_-]*$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Attacker-chosen header values are clipped before they go into evidence. */
 const clip = (s: string, n = 128): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
-function header(facts: RequestFacts, name: string): string | undefined {
-  const v = facts.headers[name];
-  const s = (Array.isArray(v) ? v[0] : v)?.trim();
-  return s === undefined || s === '' ? undefined : s;
-}
-
-function cookie(facts: RequestFacts, name: string): string | undefined {
-  const raw = facts.headers.cookie;
-  const all = Array.isArray(raw) ? raw.join('; ') : raw;
-  if (all === undefined) return undefined;
-  // RFC 6265 §5.4: cookie-pairs separated by "; ".
-  for (const pair of all.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) continue;
-    if (pair.slice(0, eq).trim() !== name) continue;
-    const v = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
-    return v === '' ? undefined : v;
-  }
-  return undefined;
-}
-
-export function describeLocation(loc: TokenLocation): string {
-  switch (loc.from) {
-    case 'bearer':
-      return 'Authorization: Bearer';
-    case 'header':
-      return `header ${loc.name}`;
-    case 'cookie':
-      return `cookie ${loc.name}`;
-  }
-}
-
-function read(facts: RequestFacts, loc: TokenLocation): string | undefined {
-  switch (loc.from) {
-    case 'bearer': {
-      const auth = header(facts, 'authorization');
-      return auth === undefined ? undefined : BEARER.exec(auth)?.[1];
-    }
-    case 'header':
-      return header(facts, loc.name.toLowerCase());
-    case 'cookie':
-      return cookie(facts, loc.name);
-  }
-}
+const header = headerValue;
 
 function challenge(c: JwtCompiled, code?: TokenCode): Readonly<Record<string, string>> {
   // RFC 6750 §3.1: a request without credentials gets no error code in the challenge.
@@ -191,7 +153,7 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
   const facts = ctx.facts;
   let token: string | undefined;
   for (const loc of c.locations) {
-    token = read(facts, loc);
+    token = readCredential(facts, loc);
     if (token !== undefined) break;
   }
   if (token === undefined) {
@@ -206,9 +168,28 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
       headers: challenge(c),
     };
   }
+  let cacheKey: string | undefined;
+  if (c.verified.enabled) {
+    cacheKey = VerifiedTokens.keyOf(token);
+    const hit = c.verified.get(cacheKey, facts.now);
+    // Same token bytes, same header and signature: only the claims need checking again.
+    if (hit !== undefined) return claims(c, ctx, hit.payload, hit.alg as Algorithm, hit.kid);
+  }
   const parsed = parse(c, token);
   if (isDeny(parsed)) return parsed;
   const { alg, kid } = parsed;
+  if (cacheKey !== undefined) {
+    const key = cacheKey;
+    const remember = (d: Decision): Decision => {
+      if (d.outcome === 'allow' && d.identity?.claims !== undefined) {
+        c.verified.set(key, { payload: d.identity.claims, alg, kid: kid === undefined ? null : clip(kid) }, facts.now);
+      }
+      return d;
+    };
+    const found = c.keys.lookup(kid, alg, facts.now, ctx.dryRun);
+    const out = found instanceof Promise ? found.then((r) => withKeys(c, ctx, token, parsed, r)) : withKeys(c, ctx, token, parsed, found);
+    return out instanceof Promise ? out.then(remember) : remember(out);
+  }
   const found = c.keys.lookup(kid, alg, facts.now, ctx.dryRun);
   if (found instanceof Promise) return found.then((r) => withKeys(c, ctx, token, parsed, r));
   return withKeys(c, ctx, token, parsed, found);

@@ -6,6 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { ConfigError, type CompiledPolicy, type CompileContext, type ConfigIssue, type Mode, type PolicyModule } from '../../pipeline/types.ts';
+import { VerifiedTokens } from './verified-cache.ts';
 import { decideJwt, describeLocation, type JwtCompiled, type KeySource } from './decide.ts';
 import { RemoteJwks, type JwksFetcher } from './jwks.ts';
 import { ALGORITHMS, bindKey, isAlgorithm, KeySet, keyFromJwk, keyFromPem, secretKey, type Algorithm, type VerificationKey } from './keys.ts';
@@ -179,6 +180,7 @@ export function compileJwt(config: JwtConfig, meta: { readonly id: string; reado
     roleClaims: Object.freeze([...config.role_claims]),
     groups,
     realm: quote(config.realm),
+    verified: new VerifiedTokens(config.verified_cache_seconds * 1000),
   });
   return { id: meta.id, type: 'jwt', mode: meta.mode, decide: (dctx) => decideJwt(compiled, dctx) };
 }

@@ -97,6 +97,7 @@ function config(over: Partial<JwtConfig> = {}): JwtConfig {
     keys: [],
     jwks_url: srv.url,
     jwks: { cache_seconds: 600, min_refresh_seconds: 30, timeout_ms: 2000 },
+    verified_cache_seconds: 0,
     clock_skew_seconds: 30,
     required_claims: [],
     in: [{ from: 'bearer' }],

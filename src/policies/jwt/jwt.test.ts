@@ -38,6 +38,8 @@ const ENV = { JWT_SECRET: SECRET, SHORT_SECRET: 'too-short' };
 const CONSUMERS: readonly ConsumerSpec[] = [{ id: 'alice', groups: ['staff'] }, { id: '42', groups: ['numbers'] }];
 
 const BASE: JwtConfig = {
+  // Off here so every case runs the full verification; the cache has its own tests below.
+  verified_cache_seconds: 0,
   algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA', 'HS256'],
   keys: [
     { kid: 'rsa1', pem: RSA_PEM },
@@ -432,5 +434,34 @@ void describe('jwt compile errors', () => {
     assert.equal(compile({ keys: [], jwks_url: 'http://127.0.0.1:1/jwks.json' }).type, 'jwt');
     const b64 = Buffer.from(SECRET).toString('base64');
     assert.equal(compileJwt({ ...BASE, algorithms: ['HS256'], keys: [{ secret_env: 'S', secret_encoding: 'base64' }] }, { id: 'a', mode: 'enforce' }, ctxFor({ S: b64 })).type, 'jwt');
+  });
+});
+
+void describe('verified-token cache', () => {
+  void test('a repeated token is answered from the cache, synchronously, with claims still checked', async () => {
+    const p = compile({ verified_cache_seconds: 60 });
+    // Expires 10 s from now: still in the cache at +45 s, but past exp plus the 30 s skew.
+    const token = await sign({ ...GOOD, exp: NOW + 10 });
+    const first = await decide(p, facts({ authorization: `Bearer ${token}` }));
+    assert.equal(first.outcome, 'allow');
+    // The second decision needs no signature check: it comes back synchronously.
+    const again = p.decide(context({ facts: facts({ authorization: `Bearer ${token}` }), routeId: 'orders' }));
+    assert.equal(typeof (again as { then?: unknown }).then, 'undefined');
+    assert.equal((again as Decision).outcome, 'allow');
+    // Claims are re-checked against the clock: past exp the cached token is refused.
+    const later = { ...facts({ authorization: `Bearer ${token}` }), now: NOW_MS + 45_000 };
+    const expired = p.decide(context({ facts: later, routeId: 'orders' })) as Decision;
+    assert.equal(expired.outcome, 'deny');
+    assert.equal(expired.outcome === 'deny' ? expired.code : '', 'JWT_EXPIRED');
+  });
+
+  void test('a token with a forged signature is not cached as valid', async () => {
+    const p = compile({ verified_cache_seconds: 60 });
+    const token = await sign(GOOD);
+    const forged = `${token.slice(0, token.lastIndexOf('.') + 1)}${'A'.repeat(token.length - token.lastIndexOf('.') - 1)}`;
+    for (let i = 0; i < 2; i++) {
+      const d = await decide(p, facts({ authorization: `Bearer ${forged}` }));
+      assert.equal(d.outcome === 'deny' ? d.code : d.outcome, 'JWT_SIGNATURE_INVALID');
+    }
   });
 });

@@ -97,6 +97,13 @@ export const JwtSchema = Type.Object(
       default: 30,
       description: 'Leeway for exp, nbf and iat between the issuer\u2019s clock and the gateway\u2019s (RFC 7519 §4.1.4).',
     }),
+    verified_cache_seconds: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      default: 60,
+      description:
+        'How long a token whose signature verified is remembered (by its SHA-256), so repeat requests skip the signature check; claims are still checked every time. A key removed from the JWKS keeps accepting already-seen tokens for at most this long. 0 disables.',
+    }),
     required_claims: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description: 'Claims that must be present (e.g. exp, jti). A missing one is refused (JWT_CLAIM_MISSING). Default none: fails open for tokens without exp; add exp to refuse never-expiring tokens.',

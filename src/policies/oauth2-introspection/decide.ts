@@ -11,6 +11,9 @@ import type { Decision, DecisionContext, Identity, RequestFacts } from '../../pi
 import type { TtlLru } from './cache.ts';
 import type { IntrospectionFailure, IntrospectionResult, Introspector } from './client.ts';
 import type { TokenLocation } from './schema.ts';
+import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+
+export { describeLocation };
 
 /** What an introspection answer means for this policy; cached per token hash. */
 export type Known =
@@ -40,41 +43,9 @@ export interface IntrospectionCompiled {
   readonly introspector: Introspector;
 }
 
-const BEARER = /^Bearer[ \t]+([^ \t].*)$/i;
 const EMPTY: ReadonlySet<string> = Object.freeze(new Set<string>());
 
-function header(facts: RequestFacts, name: string): string | undefined {
-  const v = facts.headers[name];
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === undefined || s === '' ? undefined : s;
-}
-
-export function describeLocation(loc: TokenLocation): string {
-  switch (loc.from) {
-    case 'bearer':
-      return 'Authorization: Bearer';
-    case 'header':
-      return `header ${loc.name}`;
-    case 'query':
-      return `query parameter ${loc.name}`;
-  }
-}
-
-function read(facts: RequestFacts, loc: TokenLocation): string | undefined {
-  switch (loc.from) {
-    case 'bearer': {
-      const auth = header(facts, 'authorization');
-      return auth === undefined ? undefined : BEARER.exec(auth)?.[1]?.trim();
-    }
-    case 'header':
-      return header(facts, loc.name.toLowerCase());
-    case 'query': {
-      if (facts.rawQuery === '') return undefined;
-      const v = new URLSearchParams(facts.rawQuery).get(loc.name);
-      return v === null || v === '' ? undefined : v;
-    }
-  }
-}
+const header = headerValue;
 
 /** The scheme of an Authorization header that did not carry an accepted token: a hint, never the credential. */
 function authorizationScheme(facts: RequestFacts): string | null {
@@ -213,6 +184,8 @@ function unavailable(c: IntrospectionCompiled, f: IntrospectionFailure): Decisio
     code: 'INTROSPECTION_UNAVAILABLE',
     rule: `introspection failed: ${f.failure}`,
     evidence: { endpoint_host: c.endpointHost, failure: f.failure, status: f.status, error_code: f.errorCode },
+    // RFC 9110 §10.2.3 on a 503: failures are never cached, so the very next request asks again.
+    headers: { 'retry-after': '1' },
   };
 }
 
@@ -237,7 +210,7 @@ export function decideIntrospection(c: IntrospectionCompiled, ctx: DecisionConte
   const facts = ctx.facts;
   let token: string | undefined;
   for (const loc of c.locations) {
-    token = read(facts, loc);
+    token = readCredential(facts, loc);
     if (token !== undefined) break;
   }
   if (token === undefined) {

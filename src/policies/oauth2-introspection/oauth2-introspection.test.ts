@@ -261,6 +261,7 @@ void describe('oauth2-introspection decide (real endpoint)', () => {
       if (c.challenge !== undefined) assert.equal(asDeny(d).headers?.['www-authenticate'], c.challenge);
       if (d.outcome === 'deny') {
         if (CATALOG[d.code].status === 401) assert.ok(d.headers?.['www-authenticate'] !== undefined, 'a 401 carries WWW-Authenticate (RFC 9110 §11.6.1)');
+        else if (CATALOG[d.code].status === 503) assert.equal(d.headers?.['retry-after'], '1', 'a 503 says when to retry (RFC 9110 §10.2.3)');
         else assert.equal(d.headers, undefined);
         assert.equal(d.identity, undefined);
       }

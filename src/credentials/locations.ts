@@ -1,0 +1,69 @@
+/**
+ * Where a credential can travel in a request, read the same way by every authentication policy
+ * (api-key, jwt, oauth2-introspection): a header, the Authorization Bearer scheme (RFC 6750 §2.1),
+ * a query parameter (RFC 6750 §2.3 — discouraged: URLs end up in logs), or a cookie (RFC 6265).
+ */
+import { parseCookie } from 'cookie';
+import type { RequestFacts } from '../pipeline/types.ts';
+
+export type CredentialLocation =
+  | { readonly from: 'header'; readonly name: string }
+  | { readonly from: 'bearer' }
+  | { readonly from: 'query'; readonly name: string }
+  | { readonly from: 'cookie'; readonly name: string };
+
+const BEARER = /^Bearer[ \t]+([^ \t].*)$/i;
+
+/** A header's first value, trimmed; undefined when absent or empty. `name` is lower-case. */
+export function headerValue(facts: RequestFacts, name: string): string | undefined {
+  const v = facts.headers[name];
+  const s = (Array.isArray(v) ? v[0] : v)?.trim();
+  return s === undefined || s === '' ? undefined : s;
+}
+
+/** The token of `Authorization: Bearer <token>`, or undefined. */
+export function bearerToken(facts: RequestFacts): string | undefined {
+  const auth = headerValue(facts, 'authorization');
+  return auth === undefined ? undefined : BEARER.exec(auth)?.[1]?.trim();
+}
+
+export function queryValue(facts: RequestFacts, name: string): string | undefined {
+  if (facts.rawQuery === '') return undefined;
+  const v = new URLSearchParams(facts.rawQuery).get(name);
+  return v === null || v === '' ? undefined : v;
+}
+
+export function cookieValue(facts: RequestFacts, name: string): string | undefined {
+  const raw = facts.headers.cookie;
+  const all = Array.isArray(raw) ? raw.join('; ') : raw;
+  if (all === undefined) return undefined;
+  const v = parseCookie(all)[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export function readCredential(facts: RequestFacts, loc: CredentialLocation): string | undefined {
+  switch (loc.from) {
+    case 'header':
+      return headerValue(facts, loc.name.toLowerCase());
+    case 'bearer':
+      return bearerToken(facts);
+    case 'query':
+      return queryValue(facts, loc.name);
+    case 'cookie':
+      return cookieValue(facts, loc.name);
+  }
+}
+
+/** How a location is named in denials and remediation ("header x-api-key or Authorization: Bearer"). */
+export function describeLocation(loc: CredentialLocation): string {
+  switch (loc.from) {
+    case 'header':
+      return `header ${loc.name}`;
+    case 'bearer':
+      return 'Authorization: Bearer';
+    case 'query':
+      return `query parameter ${loc.name}`;
+    case 'cookie':
+      return `cookie ${loc.name}`;
+  }
+}

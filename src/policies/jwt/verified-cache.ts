@@ -1,0 +1,54 @@
+/**
+ * Tokens whose signature was already verified, so a client that sends the same token on every
+ * request pays the signature check (an async WebCrypto call, tens of µs) once per token, not once
+ * per request. Claims (exp, nbf, iss, aud…) are still checked on every request against the clock.
+ *
+ * Keyed by SHA-256 of the token, never the token. Bounded in size (oldest out first) and in time:
+ * an entry lives at most `ttlMs`, so a key removed from the JWKS stops accepting its tokens within
+ * that time. `ttlMs` 0 disables the cache.
+ */
+import { createHash } from 'node:crypto';
+
+export interface VerifiedToken {
+  readonly payload: Record<string, unknown>;
+  readonly alg: string;
+  readonly kid: string | null;
+}
+
+export class VerifiedTokens {
+  readonly #ttlMs: number;
+  readonly #max: number;
+  readonly #entries = new Map<string, { readonly token: VerifiedToken; readonly until: number }>();
+
+  constructor(ttlMs: number, max = 10_000) {
+    this.#ttlMs = ttlMs;
+    this.#max = max;
+  }
+
+  get enabled(): boolean {
+    return this.#ttlMs > 0;
+  }
+
+  static keyOf(token: string): string {
+    return createHash('sha256').update(token).digest('base64');
+  }
+
+  get(key: string, now: number): VerifiedToken | undefined {
+    const e = this.#entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.until <= now) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return e.token;
+  }
+
+  set(key: string, token: VerifiedToken, now: number): void {
+    if (this.#ttlMs <= 0) return;
+    if (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, { token, until: now + this.#ttlMs });
+  }
+}
