@@ -251,7 +251,15 @@ export class App {
       });
     }
     await this.#rt.upstreams.retire(undefined);
-    this.#writer?.close();
+    // A response's 'close' (which records its call-log entry) is emitted on a later tick than the
+    // socket's; let those run before the log is closed, so no entry arrives after it.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    try {
+      this.#writer?.close();
+    } catch (err) {
+      this.#opts.logger.error({ err: (err as Error).message, store: this.#rt.compiled.callLogPath }, 'call log: final flush failed');
+    }
     this.#opts.logger.info('pinpoint stopped');
   }
 }

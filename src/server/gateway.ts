@@ -183,7 +183,12 @@ function record(deps: GatewayDeps, x: Exchange): void {
   x.settle();
   for (const release of x.releases) release();
   deps.metrics.observe(x.route?.id ?? '(none)', x.status, x.layer, x.code, x.policy, x.latencyMs);
-  deps.callLog?.enqueue(x.toEntry());
+  try {
+    deps.callLog?.enqueue(x.toEntry());
+  } catch (err) {
+    // Only after shutdown closed the log; never let it crash the process. Counted and logged.
+    deps.onInternalError(err, x.requestId);
+  }
 }
 
 /**
