@@ -172,8 +172,13 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
   if (c.verified.enabled) {
     cacheKey = VerifiedTokens.keyOf(token);
     const hit = c.verified.get(cacheKey, facts.now);
-    // Same token bytes, same header and signature: only the claims need checking again.
-    if (hit !== undefined) return claims(c, ctx, hit.payload, hit.alg as Algorithm, hit.kid);
+    if (hit !== undefined) {
+      // Same token bytes: same header, signature and claims. Only time moves, so the earlier
+      // allow stands while now is inside [nbf/iat − skew, exp + skew); outside it, check again.
+      const now = facts.now / 1000;
+      if (now >= hit.validFrom && now < hit.validUntil) return hit.allow;
+      return claims(c, ctx, hit.payload, hit.alg as Algorithm, hit.kid);
+    }
   }
   const parsed = parse(c, token);
   if (isDeny(parsed)) return parsed;
@@ -182,7 +187,15 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
     const key = cacheKey;
     const remember = (d: Decision): Decision => {
       if (d.outcome === 'allow' && d.identity?.claims !== undefined) {
-        c.verified.set(key, { payload: d.identity.claims, alg, kid: kid === undefined ? null : clip(kid) }, facts.now);
+        const payload = d.identity.claims;
+        const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+        const exp = num(payload.exp);
+        const from = Math.max(num(payload.nbf) ?? -Infinity, num(payload.iat) ?? -Infinity) - c.skewSeconds;
+        c.verified.set(
+          key,
+          { payload, alg, kid: kid === undefined ? null : clip(kid), allow: d, validFrom: from, validUntil: exp === undefined ? Infinity : exp + c.skewSeconds },
+          facts.now,
+        );
       }
       return d;
     };

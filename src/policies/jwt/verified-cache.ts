@@ -8,11 +8,17 @@
  * that time. `ttlMs` 0 disables the cache.
  */
 import { createHash } from 'node:crypto';
+import type { Allow } from '../../pipeline/types.ts';
 
 export interface VerifiedToken {
-  readonly payload: Record<string, unknown>;
+  readonly payload: Readonly<Record<string, unknown>>;
   readonly alg: string;
   readonly kid: string | null;
+  /** The allow decision the claims produced, reused while `now` stays inside the token's window. */
+  readonly allow: Allow;
+  /** Seconds since the epoch: the decision holds for validFrom <= now < validUntil (skew included). */
+  readonly validFrom: number;
+  readonly validUntil: number;
 }
 
 export class VerifiedTokens {
