@@ -208,6 +208,11 @@ export const ConfigSchema = Type.Object(
       description:
         'CIDRs of proxies/load balancers in front of the gateway. Only their X-Forwarded-For / Forwarded entries are believed when deciding the client IP.',
     }),
+    trusted_proxy_header: Type.Union([Type.Literal('x-forwarded-for'), Type.Literal('forwarded')], {
+      default: 'x-forwarded-for',
+      description:
+        'The one header your trusted proxies write (X-Forwarded-For, or RFC 7239 Forwarded). Only it is read: a proxy passes the other through from the client untouched, so believing both would let a client pick its own address.',
+    }),
     errors: Type.Object(
       {
         mode: Type.Union([Type.Literal('public'), Type.Literal('detailed')], {

@@ -69,6 +69,14 @@ const CORE_CODES = {
     proxyStatus: 'http_request_error',
     remediation: 'Fix the request framing or headers: {reason}.',
   },
+  REQUEST_HEADER_DUPLICATED: {
+    status: 400,
+    title: 'A header that must appear once was sent more than once',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_error',
+    remediation: 'Send the {header} header once; two copies could be read differently by the gateway and the upstream.',
+  },
   UPSTREAM_CONNECT_REFUSED: {
     status: 502,
     title: 'The upstream refused the connection',

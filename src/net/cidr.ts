@@ -45,3 +45,21 @@ export function firstMatch(rules: readonly Cidr[], ip: string): Cidr | undefined
   for (const r of rules) if (r.list.check(ip, family)) return r;
   return undefined;
 }
+
+/**
+ * The /64 network of an IPv6 address (`2001:db8:1:2::/64`), the address itself for IPv4. One
+ * subscriber usually holds a whole /64 (RFC 6177), so per-address counting of IPv6 clients would
+ * let one host rotate through 2^64 addresses.
+ */
+export function ipBucket(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail] = ip.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  // An embedded IPv4 tail (::ffff:1.2.3.4) takes two groups; it never reaches the first four.
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g === '' ? '0' : g.toLowerCase().replace(/^0+(?=.)/, '')))
+    .join(':')}::/64`;
+}

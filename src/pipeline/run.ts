@@ -77,6 +77,11 @@ function mergeHeaders(into: Record<string, string> | undefined, add: Readonly<Re
   return out;
 }
 
+/** What the trace keeps of a denial's evidence: the client-facing part plus the operator-only part. */
+function traced(d: Deny): Deny['evidence'] {
+  return d.internal === undefined ? d.evidence : { ...d.evidence, ...d.internal };
+}
+
 function isPromise(d: Decision | Promise<Decision>): d is Promise<Decision> {
   return typeof (d as { then?: unknown }).then === 'function';
 }
@@ -135,7 +140,7 @@ class Run {
     const trace = this.trace;
     if (d.outcome === 'deny') {
       if (policy.mode === 'monitor') {
-        trace.push({ policy: policy.id, type: policy.type, outcome: 'monitor', rule: d.rule, code: d.code, evidence: d.evidence, us });
+        trace.push({ policy: policy.id, type: policy.type, outcome: 'monitor', rule: d.rule, code: d.code, evidence: traced(d), us });
         (this.monitorDenied ??= []).push(policy.id);
         // Monitor mode behaves as if allowed: a caller it identified is the caller from here on,
         // so that caller's own policies still run.
@@ -143,7 +148,7 @@ class Run {
         else this.i++;
         return undefined;
       }
-      trace.push({ policy: policy.id, type: policy.type, outcome: 'deny', rule: d.rule, code: d.code, evidence: d.evidence, us });
+      trace.push({ policy: policy.id, type: policy.type, outcome: 'deny', rule: d.rule, code: d.code, evidence: traced(d), us });
       if (this.identity === undefined && d.identity !== undefined) this.identity = d.identity;
       return this.verdict(d, policy);
     }

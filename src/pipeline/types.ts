@@ -106,6 +106,11 @@ export interface Deny {
   readonly headers?: Readonly<Record<string, string>>;
   /** Set when the caller was identified but is not allowed (e.g. a valid key lacking a scope). */
   readonly identity?: Identity;
+  /**
+   * Facts for operators only: kept in the trace and the call log (so `explain` has them) but never
+   * sent to the client, even in detailed mode — e.g. whether a user name exists.
+   */
+  readonly internal?: Evidence;
 }
 
 export type Decision = Allow | Skip | Deny;

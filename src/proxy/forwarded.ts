@@ -52,21 +52,26 @@ function walk(chain: readonly string[], trusted: readonly Cidr[]): string | unde
   return first !== undefined && isIP(normaliseIp(first)) !== 0 ? normaliseIp(first) : undefined;
 }
 
+/**
+ * @param via the one header the trusted proxies write. Only that one is read: proxies append to
+ *   their own header but pass the other through untouched, so reading both would let a client
+ *   choose its address by sending the header the proxy does not manage.
+ */
 export function clientAddress(
   remote: string | undefined,
   headers: Readonly<Record<string, string | string[] | undefined>>,
   trusted: readonly Cidr[],
+  via: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for',
 ): ClientAddress {
   const peer = normaliseIp(remote ?? '');
   if (trusted.length === 0 || firstMatch(trusted, peer) === undefined) return { ip: peer, source: 'socket', peerTrusted: false };
-  const fwd = headerValue(headers.forwarded);
-  if (fwd !== undefined) {
-    const ip = walk(parseForwardedFor(fwd), trusted);
+  if (via === 'forwarded') {
+    const fwd = headerValue(headers.forwarded);
+    const ip = fwd === undefined ? undefined : walk(parseForwardedFor(fwd), trusted);
     if (ip !== undefined) return { ip, source: 'forwarded', peerTrusted: true };
-  }
-  const xff = headerValue(headers['x-forwarded-for']);
-  if (xff !== undefined) {
-    const ip = walk(xff.split(','), trusted);
+  } else {
+    const xff = headerValue(headers['x-forwarded-for']);
+    const ip = xff === undefined ? undefined : walk(xff.split(','), trusted);
     if (ip !== undefined) return { ip, source: 'x-forwarded-for', peerTrusted: true };
   }
   return { ip: peer, source: 'socket', peerTrusted: true };

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { endToEnd, endToEndRaw, endToEndResponse } from './headers.ts';
+import { duplicatedSingleton, endToEnd, endToEndRaw, endToEndResponse } from './headers.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -126,4 +126,14 @@ void describe('endToEndResponse', () => {
     ]);
     assert.deepEqual(out, ['Content-Type', 'application/json', 'X-Request-Id', 'r1']);
   });
+});
+
+void describe('duplicatedSingleton', () => {
+  const cases: readonly [string, readonly string[], string | undefined][] = [
+    ['none', ['Host', 'a', 'Accept', 'x', 'Accept', 'y'], undefined],
+    ['two Authorization, any case', ['Authorization', 'Bearer a', 'authorization', 'Bearer b'], 'authorization'],
+    ['two Content-Type', ['Content-Type', 'application/json', 'content-type', 'text/plain'], 'content-type'],
+    ['list fields may repeat', ['Cookie', 'a=1', 'Cookie', 'b=2', 'X-Forwarded-For', '1.1.1.1', 'X-Forwarded-For', '2.2.2.2'], undefined],
+  ];
+  for (const [name, raw, expect] of cases) void test(name, () => assert.equal(duplicatedSingleton(raw), expect));
 });

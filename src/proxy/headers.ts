@@ -98,3 +98,26 @@ export function endToEnd(
   }
   return out;
 }
+
+/**
+ * Fields that must appear once and that the gateway decides on. Node keeps only the first copy of
+ * these in `req.headers` (what policies read) while the raw list sent upstream would carry every
+ * copy: a second Authorization could then reach an upstream that reads the last one unchecked.
+ * Such a request is refused (RFC 9110 §5.3: a field not defined as a list must not be repeated).
+ */
+const SINGLETONS = new Set(['authorization', 'proxy-authorization', 'content-type', 'content-length', 'host', 'referer', 'origin']);
+const SINGLETON_LENGTHS = new Set([...SINGLETONS].map((h) => h.length));
+
+/** The first singleton field that appears more than once, or undefined. */
+export function duplicatedSingleton(raw: readonly string[]): string | undefined {
+  let seen: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (!SINGLETON_LENGTHS.has(name.length)) continue;
+    const lower = name.toLowerCase();
+    if (!SINGLETONS.has(lower)) continue;
+    if (seen?.has(lower) === true) return lower;
+    (seen ??= new Set()).add(lower);
+  }
+  return undefined;
+}

@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../proxy/forwarded.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
-import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
+import { duplicatedSingleton, endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import { transformHeaders, transformQuery } from '../proxy/transform.ts';
@@ -72,13 +72,21 @@ export function prepare(
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q + 1);
-  const client = clientAddress(req.socket.remoteAddress, req.headers, cfg.trustedProxies);
+  const client = clientAddress(req.socket.remoteAddress, req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
   const x = new Exchange(req, res, cfg, requestId, client.ip, path);
   res.once('close', () => record(deps, x));
 
   if (deps.shuttingDown()) {
     res.setHeader('connection', 'close');
     x.reply('GATEWAY_SHUTTING_DOWN', 'gateway');
+    return undefined;
+  }
+
+  const dup = duplicatedSingleton(req.rawHeaders);
+  if (dup !== undefined) {
+    const evidence = { header: dup };
+    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: `${dup} sent more than once`, code: 'REQUEST_HEADER_DUPLICATED', evidence, us: 0 });
+    x.reply('REQUEST_HEADER_DUPLICATED', 'http', { evidence, rule: `${dup} sent more than once` });
     return undefined;
   }
 

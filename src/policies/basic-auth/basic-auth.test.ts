@@ -187,7 +187,9 @@ void describe('basic-auth decide', () => {
       else assert.equal(asDeny(d).code, c.expect);
       if (c.evidence !== undefined) {
         assert.ok(d.outcome !== 'skip' && d.evidence !== undefined, 'decision has evidence');
-        for (const [k, v] of Object.entries(c.evidence)) assert.deepEqual(d.evidence[k], v, `evidence.${k}`);
+        // Operator-only facts (`internal`) count as evidence here; they reach the trace, not the client.
+        const all: Record<string, unknown> = { ...d.evidence, ...(d.outcome === 'deny' ? d.internal : undefined) };
+        for (const [k, v] of Object.entries(c.evidence)) assert.deepEqual(all[k], v, `evidence.${k}`);
       }
       if (c.challenge !== undefined) assert.deepEqual(asDeny(d).headers, { 'www-authenticate': c.challenge });
       if (c.identity !== undefined) {
@@ -220,7 +222,10 @@ void describe('basic-auth contract', () => {
     const wrong = asDeny(await decide(p, facts({ authorization: basic('bob:x') })));
     assert.equal(unknown.code, wrong.code);
     assert.deepEqual(unknown.headers, wrong.headers);
-    assert.notEqual(unknown.evidence.reason, wrong.evidence.reason);
+    // The client sees the same rule and evidence for both; only the operator-only part differs.
+    assert.deepEqual([unknown.rule.replace('nobody', 'bob'), Object.keys(unknown.evidence)], [wrong.rule, Object.keys(wrong.evidence)]);
+    assert.equal(unknown.evidence.reason, undefined);
+    assert.notEqual(unknown.internal?.reason, wrong.internal?.reason);
   });
 
   void test('missing, malformed and wrong-scheme answers are synchronous; password checks are not', async () => {
@@ -292,7 +297,7 @@ void describe('basic-auth verification cache', () => {
     const p = compile({}, deps);
     await decide(p, facts({ authorization: BOB }));
     const d = asDeny(await decide(p, facts({ authorization: basic('bob:b0b:has:colon') })));
-    assert.equal(d.evidence.reason, 'wrong_password');
+    assert.equal(d.internal?.reason, 'wrong_password');
   });
 
   void test('unknown users pay scrypt too (against a decoy), so timing does not reveal user names', async () => {

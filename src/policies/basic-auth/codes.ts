@@ -33,8 +33,8 @@ export const BASIC_AUTH_CODES = {
     layer: 'gateway',
     retryable: false,
     proxyStatus: 'http_request_denied',
-    // One public code for "unknown user" and "wrong password" so the answer does not reveal which
-    // user names exist; `reason` (shown only in detailed mode and traces) tells them apart.
-    remediation: 'Check the user name and the password ({reason} for user {username}); ask the API owner to reset the password if it is lost.',
+    // One public code, rule and evidence for "unknown user" and "wrong password" so the answer does
+    // not reveal which user names exist; the trace and call log keep which one it was.
+    remediation: 'Check the user name {username} and the password; ask the API owner to reset the password if it is lost.',
   },
 } as const satisfies Record<string, CatalogEntry>;

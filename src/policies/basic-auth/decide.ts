@@ -109,9 +109,12 @@ function invalid(c: BasicAuthCompiled, username: string, reason: 'unknown_user' 
   return {
     outcome: 'deny',
     code: 'BASIC_AUTH_INVALID',
-    rule: reason === 'unknown_user' ? `no user ${username}` : `wrong password for ${username}`,
-    // The user name is not a secret; the password never leaves this function.
-    evidence: { username: username.slice(0, 128), reason, consumer },
+    // The same rule and client-facing evidence for both reasons: telling a client which user names
+    // exist would undo the decoy hash that keeps the two cases equally slow. Operators see the
+    // reason in the trace and call log (`internal`). The password never leaves this function.
+    rule: `user name or password not accepted for ${username.slice(0, 128)}`,
+    evidence: { username: username.slice(0, 128) },
+    internal: { reason, consumer },
     headers: { 'www-authenticate': c.challenge },
   };
 }

@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EPS_MS, type CounterOp, type CounterStore, type OpResult } from '../../counters/types.ts';
+import { ipBucket } from '../../net/cidr.ts';
 import type { Decision, DecisionContext, Evidence } from '../../pipeline/types.ts';
 
 /** One part of a limit's key. */
@@ -116,7 +117,8 @@ function subjectOf(policyId: string, l: CompiledLimit, ctx: DecisionContext): Su
     shown.push(show);
     labels.push(label);
   };
-  const ip = `ip=${ctx.facts.clientIp}`;
+  // IPv6 clients are counted per /64, IPv4 per address (see ipBucket).
+  const ip = `ip=${ipBucket(ctx.facts.clientIp)}`;
   // Without the identity a part asks for, the caller is counted by client IP: an anonymous caller
   // must not share one unlimited (or one global) bucket with every other anonymous caller.
   const byIp = (label: string): void => {

@@ -41,7 +41,20 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * Headers that carry credentials: keying by them would put secrets in counter keys, traces and
  * denial evidence. `credential` counts by the credential's id instead.
  */
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey']);
+// Headers that carry credentials: counting by them would put secrets into counter keys, traces and
+// denials. The common key headers too, not only the standard ones.
+const SECRET_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'x-api-key',
+  'api-key',
+  'apikey',
+  'x-api-token',
+  'x-auth-token',
+  'x-access-token',
+  'x-csrf-token',
+]);
 
 function compileKey(text: string, path: string, issues: ConfigIssue[]): KeySpec | undefined {
   switch (text) {
