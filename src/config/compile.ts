@@ -221,6 +221,6 @@ export function compileConfig(
     trustedProxies: Object.freeze(trustedProxies),
     callLogPath: path.resolve(baseDir, config.call_log.path),
     apiKeys: keys.index,
-    rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
+    rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
   });
 }

@@ -228,7 +228,11 @@ export const ConfigSchema = Type.Object(
     ),
     request_id: Type.Object(
       {
-        header: Type.String({ default: 'x-request-id', description: 'Header carrying the request id both ways.' }),
+        header: Type.String({
+          default: 'x-request-id',
+          pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+          description: 'Header carrying the request id both ways (an RFC 9110 field name).',
+        }),
         trust_incoming: Type.Boolean({ default: true, description: 'Keep a valid incoming id (1–200 chars of [A-Za-z0-9._:-]).' }),
       },
       { additionalProperties: false, default: {}, description: 'Request ids, kept from the client when valid or generated.' },

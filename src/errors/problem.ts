@@ -83,13 +83,15 @@ export function problemHeaders(p: ProblemInput): Record<string, string> {
   return h;
 }
 
-/** Writes the problem response. For HEAD, headers only (RFC 9110 §9.3.2). */
-export function sendProblem(res: ServerResponse, p: ProblemInput, method: string): void {
+/** Writes the problem response and returns the body's length. For HEAD, headers only (RFC 9110 §9.3.2). */
+export function sendProblem(res: ServerResponse, p: ProblemInput, method: string): number {
   const body = JSON.stringify(problemBody(p));
   const headers = problemHeaders(p);
-  headers['content-length'] = String(Buffer.byteLength(body));
+  const length = Buffer.byteLength(body);
+  headers['content-length'] = String(length);
   res.writeHead(CATALOG[p.code].status, headers);
   res.end(method === 'HEAD' ? undefined : body);
+  return method === 'HEAD' ? 0 : length;
 }
 
 /** The raw HTTP/1.1 bytes of a problem, for sockets that are not (yet) a ServerResponse. */

@@ -59,46 +59,62 @@ function parseQuery(sp: URLSearchParams): CallLogQuery | string {
 
 export function createAdminServer(deps: AdminDeps): Server {
   return createServer((req, res) => {
-    const id = requestIdFor(req.headers['x-request-id'], true);
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const path = url.pathname;
-    if (path === '/healthz') return json(res, 200, { status: 'ok' }, id);
-    if (path === '/readyz') return json(res, deps.ready() ? 200 : 503, { ready: deps.ready() }, id);
-    if (path === '/metrics') {
-      deps.metrics().then(
-        (m) => {
-          res.writeHead(200, { 'content-type': m.contentType });
-          res.end(m.body);
-        },
-        (err: unknown) => problem(res, 500, 'ADMIN_METRICS_FAILED', 'Metrics could not be collected', id, { detail: (err as Error).message }),
-      );
-      return;
+    try {
+      handle(deps, req, res);
+    } catch (err) {
+      // An admin request must never take the gateway down (a failing store, a bad input).
+      const id = requestIdFor(undefined, false);
+      if (!res.headersSent) problem(res, 500, 'ADMIN_INTERNAL_ERROR', 'The admin API failed', id, { detail: (err as Error).message });
+      else res.destroy();
     }
-    if (!path.startsWith('/admin/')) return problem(res, 404, 'ADMIN_NOT_FOUND', 'No such admin endpoint', id);
-    if (!authorised(req, deps.tokenHash())) {
-      return problem(res, 401, 'ADMIN_UNAUTHORIZED', 'The admin API needs a valid admin bearer token', id, {
-        detail: deps.tokenHash() === undefined ? 'No admin token is configured (admin.token_hash or the admin.token_env variable); the admin API is closed.' : 'Send Authorization: Bearer <admin token>.',
-      });
-    }
-    if (path === '/admin/reload' && req.method === 'POST') {
-      const r = deps.reload();
-      return json(res, r.applied ? 200 : 422, r, id);
-    }
-    const store = deps.readStore();
-    if (path === '/admin/calls' && req.method === 'GET') {
-      if (store === undefined) return problem(res, 409, 'ADMIN_CALL_LOG_DISABLED', 'The call log is disabled in config', id);
-      const q = parseQuery(url.searchParams);
-      if (typeof q === 'string') return problem(res, 400, 'ADMIN_BAD_QUERY', q, id);
-      return json(res, 200, { calls: store.query(q) }, id);
-    }
-    const m = /^\/admin\/calls\/([^/]+)(\/explain)?$/.exec(path);
-    if (m !== null && req.method === 'GET') {
-      if (store === undefined) return problem(res, 409, 'ADMIN_CALL_LOG_DISABLED', 'The call log is disabled in config', id);
-      const rid = decodeURIComponent(m[1] as string);
-      const found = store.query({ requestId: rid, limit: 1 })[0];
-      if (found === undefined) return problem(res, 404, 'ADMIN_CALL_NOT_FOUND', `No call with request id ${rid} is in the log`, id);
-      return json(res, 200, m[2] !== undefined ? explain(found) : found, id);
-    }
-    return problem(res, 404, 'ADMIN_NOT_FOUND', 'No such admin endpoint', id);
   });
+}
+
+function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): void {
+  const id = requestIdFor(req.headers['x-request-id'], true);
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const path = url.pathname;
+  if (path === '/healthz') return json(res, 200, { status: 'ok' }, id);
+  if (path === '/readyz') return json(res, deps.ready() ? 200 : 503, { ready: deps.ready() }, id);
+  if (path === '/metrics') {
+    deps.metrics().then(
+      (m) => {
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(m.body);
+      },
+      (err: unknown) => problem(res, 500, 'ADMIN_METRICS_FAILED', 'Metrics could not be collected', id, { detail: (err as Error).message }),
+    );
+    return;
+  }
+  if (!path.startsWith('/admin/')) return problem(res, 404, 'ADMIN_NOT_FOUND', 'No such admin endpoint', id);
+  if (!authorised(req, deps.tokenHash())) {
+    return problem(res, 401, 'ADMIN_UNAUTHORIZED', 'The admin API needs a valid admin bearer token', id, {
+      detail: deps.tokenHash() === undefined ? 'No admin token is configured (admin.token_hash or the admin.token_env variable); the admin API is closed.' : 'Send Authorization: Bearer <admin token>.',
+    });
+  }
+  if (path === '/admin/reload' && req.method === 'POST') {
+    const r = deps.reload();
+    return json(res, r.applied ? 200 : 422, r, id);
+  }
+  const store = deps.readStore();
+  if (path === '/admin/calls' && req.method === 'GET') {
+    if (store === undefined) return problem(res, 409, 'ADMIN_CALL_LOG_DISABLED', 'The call log is disabled in config', id);
+    const q = parseQuery(url.searchParams);
+    if (typeof q === 'string') return problem(res, 400, 'ADMIN_BAD_QUERY', q, id);
+    return json(res, 200, { calls: store.query(q) }, id);
+  }
+  const m = /^\/admin\/calls\/([^/]+)(\/explain)?$/.exec(path);
+  if (m !== null && req.method === 'GET') {
+    if (store === undefined) return problem(res, 409, 'ADMIN_CALL_LOG_DISABLED', 'The call log is disabled in config', id);
+    let rid: string;
+    try {
+      rid = decodeURIComponent(m[1] as string);
+    } catch {
+      return problem(res, 400, 'ADMIN_BAD_QUERY', 'The request id in the path is not valid percent-encoding', id);
+    }
+    const found = store.query({ requestId: rid, limit: 1 })[0];
+    if (found === undefined) return problem(res, 404, 'ADMIN_CALL_NOT_FOUND', `No call with request id ${rid} is in the log`, id);
+    return json(res, 200, m[2] !== undefined ? explain(found) : found, id);
+  }
+  return problem(res, 404, 'ADMIN_NOT_FOUND', 'No such admin endpoint', id);
 }

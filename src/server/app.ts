@@ -21,6 +21,8 @@ import { createAdminServer } from './admin.ts';
 import { createRequestHandler, type Runtime } from './gateway.ts';
 import { Metrics } from './metrics.ts';
 import { createUpgradeHandler } from './upgrade.ts';
+import { rawProblem } from '../errors/problem.ts';
+import { uuidv7 } from './request-id.ts';
 
 export interface AppOptions {
   readonly configFile: string;
@@ -119,7 +121,22 @@ export class App {
       shuttingDown: () => this.#closing,
       onInternalError: (err: unknown, requestId: string) => log.error({ err, request_id: requestId }, 'internal error'),
     };
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, createRequestHandler(deps));
+    const handler = createRequestHandler(deps);
+    const server = createServer(
+      {
+        keepAliveTimeout: 65_000,
+        // Whole-request deadline (headers and body): a client trickling a body cannot hold an
+        // upstream connection for ever (Node answers 408 and closes).
+        requestTimeout: 300_000,
+        // Only WebSocket upgrades are tunnelled; any other Upgrade (h2c…) is served as plain
+        // HTTP/1.1, as RFC 9110 §7.8 lets a server ignore an upgrade it does not take.
+        shouldUpgradeCallback: (req: IncomingMessage) => req.headers.upgrade?.toLowerCase() === 'websocket',
+      },
+      handler,
+    );
+    // Expect: 100-continue is answered only once the policies allowed the request (gateway.ts),
+    // so a client does not send a body that is about to be refused.
+    server.on('checkContinue', handler);
     const upgrade = createUpgradeHandler(deps);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Tunnelled sockets are no longer HTTP connections the server can close; track them so that
@@ -129,13 +146,28 @@ export class App {
       upgrade(req, socket, head);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      // Malformed HTTP never reaches a handler: answer 400 in the envelope where the socket allows.
-      if (!socket.writable || err.code === 'ECONNRESET') {
+      // Malformed HTTP never reaches a handler. If a response for an earlier request on this
+      // connection is still owed, writing now would answer the wrong request: just close.
+      const owed = (socket as { _httpMessage?: unknown })._httpMessage !== undefined && (socket as { _httpMessage?: unknown })._httpMessage !== null;
+      if (!socket.writable || err.code === 'ECONNRESET' || owed) {
         socket.destroy();
         return;
       }
-      const body = JSON.stringify({ type: `${cfg.errors.type_base}request_malformed`, title: 'The request is not valid HTTP', status: 400, code: 'REQUEST_MALFORMED', layer: 'client', policy: 'http', request_id: null });
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\nx-pinpoint-code: REQUEST_MALFORMED\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      const src = this.#rt.compiled.source;
+      const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'REQUEST_MALFORMED';
+      const requestId = uuidv7();
+      this.metrics.localReplies.inc({ code, policy: 'http' });
+      socket.end(
+        rawProblem({
+          code,
+          policy: 'http',
+          requestId,
+          requestIdHeader: src.request_id.header,
+          detailed: src.errors.mode === 'detailed',
+          evidence: { reason: err.code ?? 'parse error' },
+          typeBase: src.errors.type_base,
+        }),
+      );
     });
     this.#server = server;
     const port = this.#opts.port ?? cfg.listen.port;

@@ -44,6 +44,8 @@ export class Exchange {
   /** The request body when a policy needed it buffered. */
   bufferedBody: Buffer | undefined = undefined;
   #bodyPromise: Promise<Buffer> | undefined;
+  /** Set once the exchange has been recorded (its response closed). */
+  recorded = false;
   /** Final status, set by settle(). */
   status = 0;
   /** Status of a response written as raw bytes to a socket (upgrade failures), which res does not see. */
@@ -99,7 +101,11 @@ export class Exchange {
       this.res.destroy();
       return;
     }
-    sendProblem(
+    // A small unread body is cheaper to drain than a new connection; a large or chunked one is not.
+    const h = this.req.headers;
+    const bigBody = h['transfer-encoding'] !== undefined || Number(h['content-length'] ?? 0) > 65_536;
+    if (bigBody && !this.req.complete) this.res.setHeader('connection', 'close');
+    this.bytesOut = sendProblem(
       this.res,
       {
         code,

@@ -34,6 +34,8 @@ export interface GatewayDeps {
   onInternalError(err: unknown, requestId: string): void;
 }
 
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
 /** RFC 9110 §9.2.2 idempotent methods: safe to send twice. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -79,6 +81,15 @@ export function prepare(
   if (deps.shuttingDown()) {
     res.setHeader('connection', 'close');
     x.reply('GATEWAY_SHUTTING_DOWN', 'gateway');
+    return undefined;
+  }
+
+  // "/public/../admin" would be matched as /public/* here but may be served as /admin by an
+  // upstream that normalises it: a path with dot-segments (plain or percent-encoded) is refused.
+  if (DOT_SEGMENT.test(path)) {
+    const evidence = { path: path.slice(0, 200) };
+    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: 'dot-segment in path', code: 'REQUEST_PATH_INVALID', evidence, us: 0 });
+    x.reply('REQUEST_PATH_INVALID', 'http', { evidence, rule: 'the path contains a dot-segment' });
     return undefined;
   }
 
@@ -131,7 +142,16 @@ export function prepare(
       (err: unknown) => {
         if (err instanceof BodyTooLargeError) {
           const evidence = { limit_bytes: err.limit, received_bytes: err.received };
-          x.reply('BODY_TOO_LARGE', route.bodyLimitPolicy ?? 'gateway', { evidence, rule: `body passed ${err.limit} bytes while buffering` });
+          const policy = route.bodyLimitPolicy ?? 'gateway';
+          const rule = `body passed ${err.limit} bytes while buffering`;
+          x.trace.push({ policy, type: 'request-size', outcome: 'deny', rule, code: 'BODY_TOO_LARGE', evidence, us: 0 });
+          x.reply('BODY_TOO_LARGE', policy, { evidence, rule });
+          return undefined;
+        }
+        if (req.destroyed && !req.complete) {
+          // The client left while its body was being read: not a gateway fault.
+          x.code = 'CLIENT_CLOSED_REQUEST';
+          x.layer = 'client';
           return undefined;
         }
         throw err;
@@ -143,6 +163,12 @@ export function prepare(
 
 /** Applies a verdict: count monitor denials, answer denials and local responses, or go on. */
 function conclude(deps: GatewayDeps, x: Exchange, rt: Runtime, route: CompiledRoute, client: ClientAddress, query: string, verdict: Verdict): Prepared | undefined {
+  if (x.recorded) {
+    // The client left while an asynchronous policy was deciding: the exchange is already logged,
+    // so give back what the policies took (concurrency slots) and stop.
+    for (const release of verdict.releases) release();
+    return undefined;
+  }
   x.identity = verdict.identity;
   x.releases = verdict.releases;
   x.extraHeaders = verdict.responseHeaders;
@@ -157,7 +183,14 @@ function conclude(deps: GatewayDeps, x: Exchange, rt: Runtime, route: CompiledRo
   }
   if (verdict.respond !== undefined) {
     x.policy = verdict.respond.policy;
-    x.res.writeHead(verdict.respond.status, { ...x.extraHeaders, ...verdict.respond.headers, [rt.compiled.source.request_id.header]: x.requestId, 'content-length': '0' });
+    const status = verdict.respond.status;
+    // RFC 9110 §8.6: no Content-Length on a 204 or 1xx.
+    x.res.writeHead(status, {
+      ...x.extraHeaders,
+      ...verdict.respond.headers,
+      [rt.compiled.source.request_id.header]: x.requestId,
+      ...(status === 204 || status < 200 ? {} : { 'content-length': '0' }),
+    });
     x.res.end();
     return undefined;
   }
@@ -186,6 +219,7 @@ export function upstreamHeaders(p: Prepared, target: Target, proto: string): str
 }
 
 function record(deps: GatewayDeps, x: Exchange): void {
+  x.recorded = true;
   const c = x.upstream;
   if (c !== undefined && !c.aborted) c.abort(new Error('client closed the connection'));
   x.settle();
@@ -403,6 +437,9 @@ class Forwarding {
 }
 
 export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
+  // Every policy allowed: now the client may send the body it announced (RFC 9110 §10.1.1).
+  const expect = p.x.req.headers.expect;
+  if (typeof expect === 'string' && expect.toLowerCase() === '100-continue' && !p.x.res.headersSent) p.x.res.writeContinue();
   new Forwarding(deps, p, proto).attempt();
 }
 
