@@ -76,9 +76,12 @@ export class UpstreamGroup {
         return { target: t, retryAt: 0 };
       }
     }
+    // Nothing outside `exclude`: a retry goes back to a healthy target already tried rather than
+    // reporting "no healthy target" while one is up.
+    if (exclude !== undefined) return this.pick(now);
     let retryAt = Infinity;
-    for (const t of ts) if (t.downUntil < retryAt) retryAt = t.downUntil;
-    return { target: undefined, retryAt };
+    for (const t of ts) if (t.downUntil > now && t.downUntil < retryAt) retryAt = t.downUntil;
+    return { target: undefined, retryAt: retryAt === Infinity ? now : retryAt };
   }
 
   success(t: Target): void {
