@@ -297,7 +297,7 @@ void describe('valid configs', () => {
     assert.equal(s.errors.mode, 'public');
     assert.equal(s.errors.type_base, 'urn:pinpoint:error:');
     assert.equal(s.request_id.header, 'x-request-id');
-    assert.equal(s.request_id.trust_incoming, true);
+    assert.equal(s.request_id.trust_incoming, 'trusted_proxies');
     assert.equal(s.call_log.enabled, true);
     assert.equal(s.call_log.overload, 'block');
     assert.equal(s.call_log.retention, '7d');

@@ -233,7 +233,11 @@ export const ConfigSchema = Type.Object(
           pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
           description: 'Header carrying the request id both ways (an RFC 9110 field name).',
         }),
-        trust_incoming: Type.Boolean({ default: true, description: 'Keep a valid incoming id (1–200 chars of [A-Za-z0-9._:-]).' }),
+        trust_incoming: Type.Union([Type.Literal('trusted_proxies'), Type.Literal('always'), Type.Literal('never')], {
+          default: 'trusted_proxies',
+          description:
+            'When to keep a valid incoming id (1–200 chars of [A-Za-z0-9._:-]) instead of making one: from trusted_proxies only (default: a client cannot plant ids that collide with other calls in the log), always, or never.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'Request ids, kept from the client when valid or generated.' },
     ),

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../proxy/forwarded.ts';
+import { firstMatch, normaliseIp } from '../net/cidr.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
 import { duplicatedSingleton, endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
@@ -446,7 +447,11 @@ export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
 /** A request id for this request: the incoming one if valid and trusted, else a new one. */
 export function requestIdOf(rt: Runtime, req: IncomingMessage): string {
   const r = rt.compiled.source.request_id;
-  return requestIdFor(req.headers[r.header], r.trust_incoming);
+  const proxies = rt.compiled.trustedProxies;
+  const trust =
+    r.trust_incoming === 'always' ||
+    (r.trust_incoming === 'trusted_proxies' && proxies.length > 0 && firstMatch(proxies, normaliseIp(req.socket.remoteAddress ?? '')) !== undefined);
+  return requestIdFor(req.headers[r.header], trust);
 }
 
 export function createRequestHandler(deps: GatewayDeps, proto = 'http'): (req: IncomingMessage, res: ServerResponse) => void {

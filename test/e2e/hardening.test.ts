@@ -86,6 +86,24 @@ void describe('hardening', () => {
     assert.equal(seen?.headers['x-forwarded-prefix'], undefined);
   });
 
+  void test('a client-chosen request id is replaced unless the peer is a trusted proxy', async () => {
+    const r = await send(`${gw.url}/public/id`, { headers: { 'x-request-id': 'victim-123' } });
+    assert.notEqual(r.headers['x-request-id'], 'victim-123');
+    assert.match(String(r.headers['x-request-id']), /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    const behind = await startGateway({
+      version: 1,
+      trusted_proxies: ['127.0.0.1/32'],
+      upstreams: { u: { targets: [{ url: up.url }] } },
+      routes: [{ id: 'all', paths: ['/*'], upstream: 'u' }],
+    });
+    try {
+      const kept = await send(`${behind.url}/x`, { headers: { 'x-request-id': 'lb-chosen-7' } });
+      assert.equal(kept.headers['x-request-id'], 'lb-chosen-7');
+    } finally {
+      await behind.close();
+    }
+  });
+
   void test('malformed HTTP gets a pinpointed 400 with a request id', async () => {
     const out = await raw(gw.port, 'GET /public/x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n');
     assert.match(out, /^HTTP\/1\.1 400 /);

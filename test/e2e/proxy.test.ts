@@ -161,7 +161,7 @@ void describe('request ids', () => {
   let gw: Gateway;
   before(async () => {
     up = await startUpstream();
-    gw = await startGateway(baseConfig([up.url], { route: { paths: ['/ok/*'] } }));
+    gw = await startGateway(baseConfig([up.url], { route: { paths: ['/ok/*'] }, top: { request_id: { trust_incoming: 'always' } } }));
   });
   after(async () => {
     await gw.close();

@@ -124,7 +124,7 @@ void describe('upstream failures', () => {
     let upstreamClosed!: () => void;
     const upstreamGone = new Promise<void>((resolve) => (upstreamClosed = resolve));
     const up = await s.upstream((_req, res) => res.once('close', () => upstreamClosed()), { raw: true });
-    const gw = await s.gateway(baseConfig([up.url]));
+    const gw = await s.gateway(baseConfig([up.url], { top: { request_id: { trust_incoming: 'always' } } }));
     const req = request(`${gw.url}/hang`, { agent: false, headers: { 'x-request-id': 'client-gone-1' } });
     req.on('error', () => undefined);
     req.end();
