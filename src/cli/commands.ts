@@ -1,5 +1,10 @@
 /** The `pinpoint` commands. Each is small: parsing is in main.ts, the work in src/. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseCurl } from '../diagnose/curl.ts';
+import { diagnose, type Diagnosis } from '../diagnose/diagnose.ts';
+import { parseHar } from '../diagnose/har.ts';
+import { parseRawHttp } from '../diagnose/raw.ts';
+import type { DescribedRequest } from '../diagnose/request.ts';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
@@ -278,6 +283,64 @@ const hashKeyCmd: Command = {
   },
 };
 
+function formatDiagnosis(d: Diagnosis, label: string): string {
+  const out: string[] = [];
+  const head = d.verdict === 'denied' ? red(`✗ ${d.status ?? ''} ${d.code ?? ''}`) : d.verdict === 'answered' ? green(`✓ ${d.status ?? ''} answered by ${d.policy ?? ''}`) : green('✓ allowed: would be forwarded');
+  out.push(`${bold(label)}  ${head}`);
+  if (d.route !== null) out.push(`  route: ${d.route}${d.upstream !== null ? ` → upstream ${d.upstream}` : ''}   consumer: ${d.consumer ?? '(anonymous)'}`);
+  if (d.verdict === 'denied') {
+    out.push(`  decided by: ${d.policy ?? ''} (layer ${d.layer ?? ''}) — ${d.title ?? ''}`);
+    if (d.rule !== null) out.push(`  cause: ${d.rule}`);
+    if (d.client_fix !== null) out.push(`  fix (client): ${d.client_fix}`);
+    if (d.config_fix !== null) out.push(`  fix (config): ${d.config_fix}`);
+  }
+  if (d.monitor.length > 0) out.push(yellow(`  monitor-mode policies that would deny: ${d.monitor.join(', ')}`));
+  out.push('  trace:');
+  for (const t of d.trace) out.push(`    ${t.outcome.padEnd(7)} ${t.policy.padEnd(24)} ${t.type.padEnd(16)} ${t.rule}${t.code !== undefined ? `  [${t.code}]` : ''}`);
+  return out.join('\n');
+}
+
+const diagnoseCmd: Command = {
+  summary: 'run a request (curl command, HAR file or raw HTTP) through the config without sending it',
+  usage: `pinpoint diagnose [--config FILE] (--curl 'curl …' | --har FILE [--entry N] | --raw FILE) [--client-ip IP] [--json]
+
+Dry run through the same route match and policies as live traffic: no upstream call, no rate-limit
+counter consumed. Prints the verdict, the deciding policy and code, the fix, and the trace.
+Exit 0 when every request would pass, 1 when one would be denied.`,
+  options: { config: { type: 'string', short: 'c' }, curl: { type: 'string' }, har: { type: 'string' }, entry: { type: 'string' }, raw: { type: 'string' }, 'client-ip': { type: 'string' } },
+  run: async (v) => {
+    const cfgFile = configPath(v);
+    const loaded = loadConfigFile(cfgFile);
+    if (!loaded.ok) {
+      reportIssues(cfgFile, loaded.issues, v.json === true);
+      return 1;
+    }
+    let requests: { label: string; req: DescribedRequest }[];
+    try {
+      if (typeof v.curl === 'string') requests = [{ label: 'curl', req: parseCurl(v.curl) }];
+      else if (typeof v.raw === 'string') requests = [{ label: v.raw, req: parseRawHttp(readFileSync(v.raw)) }];
+      else if (typeof v.har === 'string') {
+        const all = parseHar(readFileSync(v.har, 'utf8'));
+        const pick = typeof v.entry === 'string' ? Number(v.entry) : undefined;
+        if (pick !== undefined && (!Number.isInteger(pick) || all[pick] === undefined)) throw new Error(`--entry ${v.entry}: the HAR has ${all.length} entries`);
+        requests = (pick !== undefined ? [[pick, all[pick]] as const] : all.map((r, i) => [i, r] as const)).map(([i, r]) => ({ label: `entry ${i}: ${r!.method} ${r!.target}`, req: r! }));
+      } else {
+        process.stderr.write('pinpoint diagnose: give --curl, --har or --raw\n');
+        return 2;
+      }
+    } catch (err) {
+      process.stderr.write(`pinpoint diagnose: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const clientIp = typeof v['client-ip'] === 'string' ? v['client-ip'] : undefined;
+    const results: { label: string; diagnosis: Diagnosis }[] = [];
+    for (const r of requests) results.push({ label: r.label, diagnosis: await diagnose(loaded.compiled, clientIp !== undefined ? { ...r.req, clientIp } : r.req) });
+    if (v.json === true) printJson(results.length === 1 && typeof v.har !== 'string' ? results[0]?.diagnosis : results);
+    else for (const r of results) process.stdout.write(`${formatDiagnosis(r.diagnosis, r.label)}\n\n`);
+    return results.some((r) => r.diagnosis.verdict === 'denied') ? 1 : 0;
+  },
+};
+
 const hashPasswordCmd: Command = {
   summary: 'print the scrypt hash of a password for consumers[].credentials.basic_auth',
   usage: `pinpoint hash-password   (reads the password from standard input, so it stays out of shell history)`,
@@ -316,6 +379,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   start,
   demo,
   validate,
+  diagnose: diagnoseCmd,
   explain: explainCmd,
   logs,
   'hash-key': hashKeyCmd,

@@ -8,6 +8,9 @@ import { timingSafeEqual } from 'node:crypto';
 import type { CallLogQuery, CallLogStore } from '../calllog/types.ts';
 import { sha256 } from '../credentials/api-keys.ts';
 import { explain } from '../explain/explain.ts';
+import type { CompiledConfig } from '../config/compile.ts';
+import { diagnose } from '../diagnose/diagnose.ts';
+import { splitUrl } from '../diagnose/request.ts';
 import { requestIdFor } from './request-id.ts';
 
 export interface AdminDeps {
@@ -18,6 +21,8 @@ export interface AdminDeps {
   metrics(): Promise<{ contentType: string; body: string }>;
   reload(): { applied: boolean; issues: readonly { path: string; message: string }[] };
   ready(): boolean;
+  /** The config in force, for dry-run traces. */
+  config(): CompiledConfig;
 }
 
 function json(res: ServerResponse, status: number, body: unknown, id: string): void {
@@ -92,6 +97,10 @@ function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): voi
       detail: deps.tokenHash() === undefined ? 'No admin token is configured (admin.token_hash or the admin.token_env variable); the admin API is closed.' : 'Send Authorization: Bearer <admin token>.',
     });
   }
+  if (path === '/admin/trace' && req.method === 'POST') {
+    trace(deps, req, res, id);
+    return;
+  }
   if (path === '/admin/reload' && req.method === 'POST') {
     const r = deps.reload();
     return json(res, r.applied ? 200 : 422, r, id);
@@ -117,4 +126,49 @@ function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): voi
     return json(res, 200, m[2] !== undefined ? explain(found) : found, id);
   }
   return problem(res, 404, 'ADMIN_NOT_FOUND', 'No such admin endpoint', id);
+}
+
+/**
+ * POST /admin/trace: `{ "method", "url", "headers": {…}, "body"?: string, "client_ip"?: string }`
+ * runs through the live config as a dry run (src/diagnose/diagnose.ts) and answers the diagnosis.
+ */
+function trace(deps: AdminDeps, req: IncomingMessage, res: ServerResponse, id: string): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size <= 1_048_576) chunks.push(c);
+  });
+  req.on('end', () => {
+    if (size > 1_048_576) return problem(res, 413, 'ADMIN_BAD_QUERY', 'The trace request is larger than 1 MiB', id);
+    let input: { method?: unknown; url?: unknown; headers?: unknown; body?: unknown; client_ip?: unknown };
+    try {
+      input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof input;
+    } catch {
+      return problem(res, 400, 'ADMIN_BAD_QUERY', 'The trace request is not JSON', id);
+    }
+    if (typeof input.url !== 'string') return problem(res, 400, 'ADMIN_BAD_QUERY', 'url is required (a path or an absolute URL)', id);
+    const headers: Record<string, string> = {};
+    if (input.headers !== undefined && (typeof input.headers !== 'object' || input.headers === null)) {
+      return problem(res, 400, 'ADMIN_BAD_QUERY', 'headers must be an object of strings', id);
+    }
+    for (const [k, v] of Object.entries((input.headers ?? {}) as Record<string, unknown>)) {
+      if (typeof v !== 'string') return problem(res, 400, 'ADMIN_BAD_QUERY', `headers.${k} must be a string`, id);
+      headers[k.toLowerCase()] = v;
+    }
+    const { host, target } = splitUrl(input.url);
+    if (host !== undefined && headers.host === undefined) headers.host = host;
+    const body = typeof input.body === 'string' ? Buffer.from(input.body) : undefined;
+    if (body !== undefined) headers['content-length'] ??= String(body.length);
+    diagnose(deps.config(), {
+      method: typeof input.method === 'string' ? input.method : 'GET',
+      target,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      ...(typeof input.client_ip === 'string' ? { clientIp: input.client_ip } : {}),
+    }).then(
+      (d) => json(res, 200, d, id),
+      (err: unknown) => problem(res, 500, 'ADMIN_INTERNAL_ERROR', 'The trace failed', id, { detail: (err as Error).message }),
+    );
+  });
 }

@@ -186,6 +186,7 @@ export class App {
         metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
         reload: () => this.reload(),
         ready: () => !this.#closing,
+        config: () => this.#rt.compiled,
       });
       const admin = this.#admin;
       await new Promise<void>((resolve, reject) => {

@@ -87,6 +87,7 @@ export async function runPrimary(opts: AppOptions & { workers: number }): Promis
         metrics: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
         reload,
         ready: () => !stopping && workers.size > 0,
+        config: () => compiled,
       })
     : undefined;
   if (admin !== undefined) {

@@ -35,7 +35,7 @@ export interface GatewayDeps {
   onInternalError(err: unknown, requestId: string): void;
 }
 
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+export const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /** RFC 9110 §9.2.2 idempotent methods: safe to send twice. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);

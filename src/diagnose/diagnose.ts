@@ -1,0 +1,112 @@
+/**
+ * Dry-run diagnosis: a described request goes through the same route match and the same
+ * `evaluate()` as live traffic, with `dryRun: true` (no counter consumed, no remote call that is
+ * not cached, no upstream call). What it answers is what enforcement would answer.
+ */
+import type { CompiledConfig } from '../config/compile.ts';
+import { CATALOG, renderTemplate, type Code, type Layer } from '../errors/catalog.ts';
+import { evaluate } from '../pipeline/run.ts';
+import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
+import { clientAddress } from '../proxy/forwarded.ts';
+import { DOT_SEGMENT } from '../server/gateway.ts';
+import type { DescribedRequest } from './request.ts';
+
+export interface Diagnosis {
+  readonly verdict: 'allowed' | 'denied' | 'answered';
+  /** The status the gateway would answer with; for allowed requests, the upstream's (unknown: null). */
+  readonly status: number | null;
+  readonly code: Code | null;
+  readonly title: string | null;
+  readonly layer: Layer | null;
+  readonly policy: string | null;
+  readonly rule: string | null;
+  readonly evidence: Evidence | null;
+  /** What the client should change. */
+  readonly client_fix: string | null;
+  /** Where in the config the deciding rule lives, to change it there instead. */
+  readonly config_fix: string | null;
+  readonly route: string | null;
+  readonly consumer: string | null;
+  readonly upstream: string | null;
+  readonly monitor: readonly string[];
+  readonly trace: readonly TraceEntry[];
+}
+
+function hostOnly(host: string | undefined): string {
+  if (host === undefined) return '';
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
+}
+
+function denied(code: Code, policy: string, rule: string, evidence: Evidence, trace: TraceEntry[], extra: Partial<Diagnosis> = {}): Diagnosis {
+  const entry = CATALOG[code];
+  return {
+    verdict: 'denied',
+    status: entry.status,
+    code,
+    title: entry.title,
+    layer: entry.layer,
+    policy,
+    rule,
+    evidence,
+    client_fix: renderTemplate(entry.remediation, evidence),
+    config_fix: policy === 'router' ? 'routes: add or correct a route for this method and path' : policy === 'http' ? null : `policies.${policy} (or the credentials it checks)`,
+    route: null,
+    consumer: null,
+    upstream: null,
+    monitor: [],
+    trace,
+    ...extra,
+  };
+}
+
+export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Promise<Diagnosis> {
+  const trace: TraceEntry[] = [];
+  const q = req.target.indexOf('?');
+  const path = q < 0 ? req.target : req.target.slice(0, q);
+  const query = q < 0 ? '' : req.target.slice(q + 1);
+  if (DOT_SEGMENT.test(path)) {
+    const evidence = { path };
+    trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: 'dot-segment in path', code: 'REQUEST_PATH_INVALID', evidence, us: 0 });
+    return denied('REQUEST_PATH_INVALID', 'http', 'the path contains a dot-segment', evidence, trace);
+  }
+  const method = req.method.toUpperCase();
+  const host = hostOnly(req.headers.host);
+  const m = cfg.router.match(method, path, host);
+  if (m.kind === 'none') {
+    const evidence = { method, path, host, nearest: m.nearest.length > 0 ? m.nearest : ['(none)'] };
+    trace.push({ policy: 'router', type: 'router', outcome: 'deny', rule: 'no route matches', code: 'ROUTE_NOT_FOUND', evidence, us: 0 });
+    return denied('ROUTE_NOT_FOUND', 'router', `no route for ${method} ${path}`, evidence, trace);
+  }
+  if (m.kind === 'method') {
+    const evidence = { method, path, allow: m.allow };
+    trace.push({ policy: 'router', type: 'router', outcome: 'deny', rule: `${method} not accepted`, code: 'METHOD_NOT_ALLOWED', evidence, us: 0 });
+    return denied('METHOD_NOT_ALLOWED', 'router', `${path} accepts ${m.allow.join(', ')}`, evidence, trace);
+  }
+  const route = m.value;
+  trace.push(route.routerTrace.get(m.template) as TraceEntry);
+  const client = clientAddress(req.clientIp ?? '127.0.0.1', req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
+  const cl = req.headers['content-length'];
+  const facts: RequestFacts = {
+    method,
+    path,
+    rawQuery: query,
+    host,
+    headers: req.headers,
+    clientIp: client.ip,
+    clientIpSource: client.source,
+    params: m.params,
+    contentLength: cl !== undefined ? Number(cl) : req.body !== undefined ? req.body.length : undefined,
+    now: Date.now(),
+  };
+  const body = req.body ?? Buffer.alloc(0);
+  const v = await evaluate(route.plan, facts, route.id, cfg.consumerPolicies, trace, { dryRun: true, body: () => Promise.resolve(body) });
+  const base = { route: route.id, consumer: v.identity?.consumer ?? null, upstream: route.upstreamId, monitor: v.monitorDenied };
+  if (!v.allowed && v.deny !== undefined && v.denyPolicy !== undefined) {
+    return denied(v.deny.code, v.denyPolicy.id, v.deny.rule, v.deny.evidence, trace, base);
+  }
+  if (v.respond !== undefined) {
+    return { verdict: 'answered', status: v.respond.status, code: null, title: null, layer: 'gateway', policy: v.respond.policy, rule: null, evidence: null, client_fix: null, config_fix: null, trace, ...base };
+  }
+  return { verdict: 'allowed', status: null, code: null, title: null, layer: null, policy: null, rule: null, evidence: null, client_fix: null, config_fix: null, trace, ...base };
+}
