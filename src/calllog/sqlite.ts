@@ -306,6 +306,7 @@ export class SqliteCallLogStore implements CallLogStore {
     add('consumer = ?', q.consumer);
     add('status = ?', q.status);
     add('code = ?', q.code);
+    add('monitor_denied = ?', q.monitorDenied === undefined ? undefined : q.monitorDenied ? 1 : 0);
     const key = where.join(' AND ');
     let stmt = this.#queries.get(key);
     if (stmt === undefined) {

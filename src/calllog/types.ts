@@ -51,6 +51,8 @@ export interface CallLogQuery {
   readonly consumer?: string;
   readonly status?: number;
   readonly code?: string;
+  /** Only entries where a monitor-mode policy would have denied. */
+  readonly monitorDenied?: boolean;
   /** Newest first; default 100, max 1000. */
   readonly limit?: number;
 }
