@@ -6,6 +6,7 @@ import { parseHar } from '../diagnose/har.ts';
 import { parseRawHttp } from '../diagnose/raw.ts';
 import type { DescribedRequest } from '../diagnose/request.ts';
 import { monitorReport } from '../diagnose/monitor-report.ts';
+import { lint, type LintFinding } from '../lint/lint.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -154,9 +155,13 @@ Exit 0 when valid, 1 with every problem listed (path: message).`,
       return 1;
     }
     const c = r.compiled;
-    const summary = { valid: true, file, routes: c.routes.length, policies: c.policies.size, consumers: c.source.consumers.length, upstreams: Object.keys(c.source.upstreams).length };
+    const warnings = lint(c);
+    const summary = { valid: true, file, routes: c.routes.length, policies: c.policies.size, consumers: c.source.consumers.length, upstreams: Object.keys(c.source.upstreams).length, warnings };
     if (v.json === true) printJson(summary);
-    else process.stdout.write(`${green('✓')} ${file}: valid (${summary.routes} routes, ${summary.policies} policies, ${summary.consumers} consumers, ${summary.upstreams} upstreams)\n`);
+    else {
+      process.stdout.write(`${green('✓')} ${file}: valid (${summary.routes} routes, ${summary.policies} policies, ${summary.consumers} consumers, ${summary.upstreams} upstreams)\n`);
+      printFindings(warnings);
+    }
     return 0;
   },
 };
@@ -343,6 +348,45 @@ Exit 0 when every request would pass, 1 when one would be denied.`,
   },
 };
 
+function printFindings(findings: readonly LintFinding[]): void {
+  for (const f of findings) {
+    const tag = f.severity === 'error' ? red(f.code) : yellow(f.code);
+    process.stdout.write(`  ${tag} ${bold(f.path)}: ${f.message}\n    fix: ${f.fix}\n`);
+  }
+}
+
+const lintCmd: Command = {
+  summary: 'find what in a valid config will cause denials, before any traffic',
+  usage: `pinpoint lint [FILE | --config FILE] [--days N] [--json]
+
+Reports, each with a code, the config path and the fix: keys expired or expiring within N days
+(default 14), scopes required but granted to no key, trusted_proxies that trust everyone, CORS
+origins that an origin policy on the same route refuses, policies attached nowhere.
+Exit 1 when a finding of severity error is present.`,
+  options: { config: { type: 'string', short: 'c' }, days: { type: 'string' } },
+  run: async (v, pos) => {
+    const file = pos[0] ?? configPath(v);
+    const r = loadConfigFile(file);
+    if (!r.ok) {
+      reportIssues(file, r.issues, v.json === true);
+      return 1;
+    }
+    const days = typeof v.days === 'string' ? Number(v.days) : 14;
+    if (!Number.isFinite(days) || days < 0) {
+      process.stderr.write('pinpoint lint: --days must be a number of days\n');
+      return 2;
+    }
+    const findings = lint(r.compiled, { expiringDays: days });
+    if (v.json === true) printJson({ file, findings });
+    else if (findings.length === 0) process.stdout.write(`${green('✓')} ${file}: no findings\n`);
+    else {
+      process.stdout.write(`${file}: ${findings.length} finding${findings.length === 1 ? '' : 's'}\n`);
+      printFindings(findings);
+    }
+    return findings.some((f) => f.severity === 'error') ? 1 : 0;
+  },
+};
+
 const monitorReportCmd: Command = {
   summary: 'what monitor-mode policies would have denied, by policy, code, route and consumer',
   usage: `pinpoint monitor-report [--config FILE | --db FILE] [--since ISO|ms] [--until ISO|ms] [--limit N] [--json]
@@ -428,6 +472,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   start,
   demo,
   validate,
+  lint: lintCmd,
   diagnose: diagnoseCmd,
   explain: explainCmd,
   'monitor-report': monitorReportCmd,
