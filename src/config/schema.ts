@@ -258,6 +258,24 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The call log: one entry per request in the embedded SQLite store (docs/call-log.md).' },
     ),
+    alerts: Type.Object(
+      {
+        denial_spikes: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false, description: 'Watch denials per code, route and consumer for spikes.' }),
+            window: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: '1m', description: 'Length of a counting window (e.g. 1m).' }),
+            factor: Type.Number({ minimum: 1, default: 3, description: 'A window counts as a spike at this multiple of the rolling baseline…' }),
+            min_count: Type.Integer({ minimum: 1, default: 20, description: '…and with at least this many denials (quiet keys never alert on noise).' }),
+            cooldown: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: '10m', description: 'No second alert for the same code, route and consumer within this time.' }),
+            webhook_url: Type.Optional(
+              Type.String({ pattern: '^https?://', description: 'Where alerts are POSTed as JSON (with example request ids). Without it, alerts are only logged.' }),
+            ),
+          },
+          { additionalProperties: false, default: {}, description: 'Denial spike alerts: rolling baseline per code, route and consumer; a spike is logged and sent to a webhook.' },
+        ),
+      },
+      { additionalProperties: false, default: {}, description: 'Alerts raised by the gateway.' },
+    ),
     upstreams: Type.Record(Id, Upstream, { description: 'Named groups of targets.' }),
     policies: Type.Record(Id, PolicyInstance, { default: {}, description: 'Policy instances by id.' }),
     global: Type.Object({ policies: PolicyRefs }, { additionalProperties: false, default: {}, description: 'Policies applied to every route.' }),

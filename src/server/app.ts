@@ -23,6 +23,8 @@ import { Metrics } from './metrics.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 import { rawProblem } from '../errors/problem.ts';
 import { uuidv7 } from './request-id.ts';
+import { SpikeDetector, type SpikeAlert } from '../alerts/spikes.ts';
+import { request as undiciRequest } from 'undici';
 
 export interface AppOptions {
   readonly configFile: string;
@@ -58,6 +60,8 @@ export class App {
   #debounce: NodeJS.Timeout | undefined;
   #closing = false;
   readonly #tunnels = new Set<Duplex>();
+  #spikes: SpikeDetector | undefined;
+  #spikeTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: AppOptions, compiled: CompiledConfig) {
     this.#opts = opts;
@@ -114,7 +118,21 @@ export class App {
         },
       });
     }
+    const spikes = cfg.alerts.denial_spikes;
+    if (spikes.enabled) {
+      const detector = new SpikeDetector({ windowMs: parseDuration(spikes.window), factor: spikes.factor, minCount: spikes.min_count, cooldownMs: parseDuration(spikes.cooldown) });
+      this.#spikes = detector;
+      this.#spikeTimer = setInterval(() => {
+        for (const alert of detector.rotate(Date.now())) {
+          log.warn({ alert }, 'denial spike');
+          this.metrics.denialSpikes.inc({ code: alert.code });
+          if (spikes.webhook_url !== undefined) void deliverAlert(spikes.webhook_url, alert, log);
+        }
+      }, parseDuration(spikes.window));
+      this.#spikeTimer.unref();
+    }
     const deps = {
+      onDenial: (code: string, route: string | null, consumer: string | null, requestId: string) => this.#spikes?.record(code, route, consumer, requestId),
       current: () => this.#rt,
       callLog: this.#writer,
       metrics: this.metrics,
@@ -252,6 +270,7 @@ export class App {
     this.#closing = true;
     this.#watcher?.close();
     clearTimeout(this.#debounce);
+    clearInterval(this.#spikeTimer);
     const grace = this.#opts.shutdownGraceMs ?? 10_000;
     const server = this.#server;
     if (server !== undefined) {
@@ -294,5 +313,22 @@ export class App {
       this.#opts.logger.error({ err: (err as Error).message, store: this.#rt.compiled.callLogPath }, 'call log: final flush failed');
     }
     this.#opts.logger.info('pinpoint stopped');
+  }
+}
+
+/** POSTs an alert to the webhook (5 s timeout); a failure is logged with the webhook's host, never thrown. */
+async function deliverAlert(url: string, alert: SpikeAlert, log: Logger): Promise<void> {
+  try {
+    const res = await undiciRequest(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'pinpoint-alerts' },
+      body: JSON.stringify(alert),
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
+    });
+    await res.body.dump();
+    if (res.statusCode >= 300) log.error({ webhook: new URL(url).host, status: res.statusCode }, 'denial spike webhook refused the alert');
+  } catch (err) {
+    log.error({ webhook: new URL(url).host, err: (err as { code?: string }).code ?? (err as Error).message }, 'denial spike webhook unreachable');
   }
 }

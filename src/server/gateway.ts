@@ -33,6 +33,8 @@ export interface GatewayDeps {
   metrics: Metrics;
   shuttingDown(): boolean;
   onInternalError(err: unknown, requestId: string): void;
+  /** Called for every denial the gateway answered itself (spike alerts). */
+  onDenial?(code: string, route: string | null, consumer: string | null, requestId: string): void;
 }
 
 export const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
@@ -226,6 +228,9 @@ function record(deps: GatewayDeps, x: Exchange): void {
   x.settle();
   for (const release of x.releases) release();
   deps.metrics.observe(x.route?.id ?? '(none)', x.status, x.layer, x.code, x.policy, x.latencyMs);
+  if (x.code !== null && x.status >= 400 && x.status < 500 && x.code !== 'CLIENT_CLOSED_REQUEST') {
+    deps.onDenial?.(x.code, x.route?.id ?? null, x.identity?.consumer ?? null, x.requestId);
+  }
   try {
     deps.callLog?.enqueue(x.toEntry());
   } catch (err) {

@@ -59,6 +59,12 @@ export class Metrics {
     help: 'Failed call-log batch writes (the batch is retried, not lost).',
     registers: [this.registry],
   });
+  readonly denialSpikes = new client.Counter({
+    name: 'pinpoint_denial_spikes_total',
+    help: 'Denial spike alerts raised, by catalog code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
   readonly reloads = new client.Counter({
     name: 'pinpoint_config_reloads_total',
     help: 'Config reload attempts by result (applied, rejected).',
