@@ -182,31 +182,78 @@ function openLog(v: Values): { store?: SqliteCallLogStore; error?: string; file:
   }
 }
 
+/** What may answer before the gateway sees a request: named from config where it can be. */
+function inFront(v: Values): string[] {
+  const r = loadConfigFile(configPath(v));
+  const proxies = r.ok ? r.compiled.source.trusted_proxies : [];
+  const retention = r.ok ? r.compiled.source.call_log.retention : null;
+  return [
+    proxies.length > 0
+      ? `the proxies or load balancers in front of the gateway (trusted_proxies: ${proxies.join(', ')}): their own rules, WAF or rate limits answer without forwarding`
+      : 'a CDN, WAF or load balancer in front of the gateway (none is configured in trusted_proxies, so clients seem to reach the gateway directly)',
+    'the client itself: a request that failed DNS, TLS or a browser CORS check never left it',
+    `the call log's retention (${retention ?? 'keep everything'}): older calls have been deleted`,
+    'a mistyped id: use the x-request-id header of the response (ids the gateway makes are UUIDv7)',
+  ];
+}
+
 const explainCmd: Command = {
   summary: 'why a request got the answer it got, from the call log, and the fix',
   usage: `pinpoint explain REQUEST_ID [--config FILE | --db FILE] [--json]
+pinpoint explain --since ISO|ms [--until ISO|ms] [--config FILE | --db FILE] [--json]
 
 Reads the call log and prints the decisive policy, the cause with its evidence, the fix and the
-whole trace. Exit 1 when the id is not in the log.`,
-  options: { config: { type: 'string', short: 'c' }, db: { type: 'string' } },
+whole trace. With a time window instead of an id, summarises what reached the gateway then.
+When nothing is in the log, says so and lists what in front of the gateway could have answered.
+Exit 1 when the id (or window) has no entry.`,
+  options: { config: { type: 'string', short: 'c' }, db: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' } },
   run: async (v, pos) => {
     const id = pos[0];
-    if (id === undefined) {
-      process.stderr.write('pinpoint explain: a REQUEST_ID is required\n');
+    const time = (s: unknown): number | undefined => (typeof s === 'string' ? (/^\d+$/.test(s) ? Number(s) : Date.parse(s)) : undefined);
+    const since = time(v.since);
+    const until = time(v.until);
+    if (id === undefined && since === undefined) {
+      process.stderr.write('pinpoint explain: a REQUEST_ID (or --since) is required\n');
+      return 2;
+    }
+    if ((since !== undefined && !Number.isFinite(since)) || (until !== undefined && !Number.isFinite(until))) {
+      process.stderr.write('pinpoint explain: --since/--until must be ISO 8601 times or ms since the epoch\n');
       return 2;
     }
     const log = openLog(v);
     if (log.store === undefined) {
-      if (v.json === true) printJson({ found: false, request_id: id, error: log.error });
+      if (v.json === true) printJson({ found: false, request_id: id ?? null, error: log.error });
       else process.stderr.write(`pinpoint explain: ${log.error ?? ''}\n`);
       return 3;
+    }
+    if (id === undefined) {
+      const rows = log.store.query({ ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit: 1000 });
+      log.store.close();
+      const window = `${new Date(since ?? 0).toISOString()} – ${until !== undefined ? new Date(until).toISOString() : 'now'}`;
+      if (rows.length === 0) {
+        const could = inFront(v);
+        if (v.json === true) printJson({ found: false, window, reached_gateway: 0, could_have_answered: could });
+        else process.stderr.write(`${yellow('?')} no request reached this gateway in ${window}. What could have answered instead:\n${could.map((c) => `  - ${c}`).join('\n')}\n`);
+        return 1;
+      }
+      const byOutcome: Record<string, number> = {};
+      for (const r of rows) {
+        const k = `${r.status} ${r.code ?? (r.layer === 'upstream' && r.status >= 400 ? 'from upstream' : 'ok')}`;
+        byOutcome[k] = (byOutcome[k] ?? 0) + 1;
+      }
+      if (v.json === true) printJson({ found: true, window, reached_gateway: rows.length, by_outcome: byOutcome });
+      else {
+        process.stdout.write(`${rows.length}${rows.length === 1000 ? '+' : ''} request(s) reached the gateway in ${window}:\n`);
+        for (const [k, n] of Object.entries(byOutcome).sort((a, b) => b[1] - a[1])) process.stdout.write(`  ${String(n).padStart(6)}  ${k}\n`);
+      }
+      return 0;
     }
     const entry = log.store.query({ requestId: id, limit: 1 })[0];
     log.store.close();
     if (entry === undefined) {
-      const msg = `request ${id} is not in the call log (${log.file}). It never reached this gateway, or it is older than the retention, or the id is mistyped. Something in front of the gateway (a CDN, WAF or load balancer) may have answered it.`;
-      if (v.json === true) printJson({ found: false, request_id: id, reason: msg });
-      else process.stderr.write(`${yellow('?')} ${msg}\n`);
+      const could = inFront(v);
+      if (v.json === true) printJson({ found: false, request_id: id, reason: 'not in the call log: it never reached this gateway', could_have_answered: could });
+      else process.stderr.write(`${yellow('?')} request ${id} is not in the call log (${log.file}): it never reached this gateway. What could have answered instead:\n${could.map((c) => `  - ${c}`).join('\n')}\n`);
       return 1;
     }
     const x = explain(entry);

@@ -200,7 +200,16 @@ void describe('pinpoint start, explain, reload', () => {
 
     const missing = run(['explain', 'no-such-request', '--config', f, '--json']);
     assert.equal(missing.code, 1);
-    assert.equal((JSON.parse(missing.stdout) as { found: boolean }).found, false);
+    const m = JSON.parse(missing.stdout) as { found: boolean; could_have_answered: string[] };
+    assert.equal(m.found, false);
+    assert.ok(m.could_have_answered.length >= 3);
+
+    const window = run(['explain', '--since', '0', '--config', f, '--json']);
+    assert.equal(window.code, 0, window.stderr);
+    assert.deepEqual((JSON.parse(window.stdout) as { by_outcome: Record<string, number> }).by_outcome, { '403 AUTH_KEY_SCOPE_MISSING': 1 });
+    const empty = run(['explain', '--since', String(Date.now() + 86_400_000), '--config', f, '--json']);
+    assert.equal(empty.code, 1);
+    assert.equal((JSON.parse(empty.stdout) as { reached_gateway: number }).reached_gateway, 0);
 
     const logs = run(['logs', '--config', f, '--code', 'AUTH_KEY_SCOPE_MISSING', '--json']);
     assert.equal(logs.code, 0);
