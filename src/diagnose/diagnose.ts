@@ -8,7 +8,7 @@ import { CATALOG, renderTemplate, type Code, type Layer } from '../errors/catalo
 import { evaluate } from '../pipeline/run.ts';
 import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
 import { clientAddress } from '../proxy/forwarded.ts';
-import { DOT_SEGMENT } from '../server/gateway.ts';
+import { admit, hostOnly } from '../routing/admit.ts';
 import type { DescribedRequest } from './request.ts';
 
 export interface Diagnosis {
@@ -32,11 +32,6 @@ export interface Diagnosis {
   readonly trace: readonly TraceEntry[];
 }
 
-function hostOnly(host: string | undefined): string {
-  if (host === undefined) return '';
-  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
-  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
-}
 
 function denied(code: Code, policy: string, rule: string, evidence: Evidence, trace: TraceEntry[], extra: Partial<Diagnosis> = {}): Diagnosis {
   const entry = CATALOG[code];
@@ -65,26 +60,13 @@ export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Prom
   const q = req.target.indexOf('?');
   const path = q < 0 ? req.target : req.target.slice(0, q);
   const query = q < 0 ? '' : req.target.slice(q + 1);
-  if (DOT_SEGMENT.test(path)) {
-    const evidence = { path };
-    trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: 'dot-segment in path', code: 'REQUEST_PATH_INVALID', evidence, us: 0 });
-    return denied('REQUEST_PATH_INVALID', 'http', 'the path contains a dot-segment', evidence, trace);
-  }
   const method = req.method.toUpperCase();
   const host = hostOnly(req.headers.host);
-  const m = cfg.router.match(method, path, host);
-  if (m.kind === 'none') {
-    const evidence = { method, path, host, nearest: m.nearest.length > 0 ? m.nearest : ['(none)'] };
-    trace.push({ policy: 'router', type: 'router', outcome: 'deny', rule: 'no route matches', code: 'ROUTE_NOT_FOUND', evidence, us: 0 });
-    return denied('ROUTE_NOT_FOUND', 'router', `no route for ${method} ${path}`, evidence, trace);
-  }
-  if (m.kind === 'method') {
-    const evidence = { method, path, allow: m.allow };
-    trace.push({ policy: 'router', type: 'router', outcome: 'deny', rule: `${method} not accepted`, code: 'METHOD_NOT_ALLOWED', evidence, us: 0 });
-    return denied('METHOD_NOT_ALLOWED', 'router', `${path} accepts ${m.allow.join(', ')}`, evidence, trace);
-  }
-  const route = m.value;
-  trace.push(route.routerTrace.get(m.template) as TraceEntry);
+  // The same request checks and route match as live traffic (src/routing/admit.ts).
+  const a = admit(cfg, method, path, host, undefined);
+  trace.push(a.trace);
+  if (a.kind === 'deny') return denied(a.code, a.policy, a.rule, a.evidence, trace);
+  const route = a.route;
   const client = clientAddress(req.clientIp ?? '127.0.0.1', req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
   const cl = req.headers['content-length'];
   const facts: RequestFacts = {
@@ -95,7 +77,7 @@ export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Prom
     headers: req.headers,
     clientIp: client.ip,
     clientIpSource: client.source,
-    params: m.params,
+    params: a.params,
     contentLength: cl !== undefined ? Number(cl) : req.body !== undefined ? req.body.length : undefined,
     now: Date.now(),
   };

@@ -10,12 +10,13 @@ import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../proxy/forwarded.ts';
 import { firstMatch, normaliseIp } from '../net/cidr.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
-import { duplicatedSingleton, endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
+import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
+import { admit, hostOnly } from '../routing/admit.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import { transformHeaders, transformQuery } from '../proxy/transform.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
-import type { RequestFacts, TraceEntry } from '../pipeline/types.ts';
+import type { RequestFacts } from '../pipeline/types.ts';
 import { Exchange } from './exchange.ts';
 import { sendProblem } from '../errors/problem.ts';
 import type { Metrics } from './metrics.ts';
@@ -37,17 +38,9 @@ export interface GatewayDeps {
   onDenial?(code: string, route: string | null, consumer: string | null, requestId: string): void;
 }
 
-export const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
-
 /** RFC 9110 §9.2.2 idempotent methods: safe to send twice. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-function hostOnly(host: string | undefined): string {
-  if (host === undefined) return '';
-  // [::1]:8080 → [::1]; example.com:8080 → example.com
-  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
-  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
-}
 
 export interface Prepared {
   readonly x: Exchange;
@@ -87,41 +80,16 @@ export function prepare(
     return undefined;
   }
 
-  // "/public/../admin" would be matched as /public/* here but may be served as /admin by an
-  // upstream that normalises it: a path with dot-segments (plain or percent-encoded) is refused.
-  if (DOT_SEGMENT.test(path)) {
-    const evidence = { path: path.slice(0, 200) };
-    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: 'dot-segment in path', code: 'REQUEST_PATH_INVALID', evidence, us: 0 });
-    x.reply('REQUEST_PATH_INVALID', 'http', { evidence, rule: 'the path contains a dot-segment' });
-    return undefined;
-  }
-
-  const dup = duplicatedSingleton(req.rawHeaders);
-  if (dup !== undefined) {
-    const evidence = { header: dup };
-    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: `${dup} sent more than once`, code: 'REQUEST_HEADER_DUPLICATED', evidence, us: 0 });
-    x.reply('REQUEST_HEADER_DUPLICATED', 'http', { evidence, rule: `${dup} sent more than once` });
-    return undefined;
-  }
-
   const method = req.method ?? 'GET';
   const host = hostOnly(req.headers.host);
-  const m = cfg.router.match(method, path, host);
-  if (m.kind === 'none') {
-    const evidence = { method, path, host, nearest: m.nearest.length > 0 ? m.nearest : ['(none)'] };
-    x.trace.push({ policy: 'router', type: 'router', outcome: 'deny', rule: 'no route matches', code: 'ROUTE_NOT_FOUND', evidence, us: 0 });
-    x.reply('ROUTE_NOT_FOUND', 'router', { evidence, rule: `no route for ${method} ${path}` });
+  const a = admit(cfg, method, path, host, req.rawHeaders);
+  x.trace.push(a.trace);
+  if (a.kind === 'deny') {
+    x.reply(a.code, a.policy, { evidence: a.evidence, rule: a.rule, ...(a.headers !== undefined ? { headers: a.headers } : {}) });
     return undefined;
   }
-  if (m.kind === 'method') {
-    const evidence = { method, path, allow: m.allow };
-    x.trace.push({ policy: 'router', type: 'router', outcome: 'deny', rule: `${method} not accepted`, code: 'METHOD_NOT_ALLOWED', evidence, us: 0 });
-    x.reply('METHOD_NOT_ALLOWED', 'router', { evidence, rule: `${path} accepts ${m.allow.join(', ')}`, headers: { allow: m.allow.join(', ') } });
-    return undefined;
-  }
-  const route = m.value;
+  const route = a.route;
   x.route = route;
-  x.trace.push(route.routerTrace.get(m.template) as TraceEntry);
 
   const cl = req.headers['content-length'];
   const contentLength = cl === undefined ? undefined : Number(cl);
@@ -134,7 +102,7 @@ export function prepare(
     headers: req.headers,
     clientIp: client.ip,
     clientIpSource: client.source,
-    params: m.params,
+    params: a.params,
     contentLength,
     now: x.ts,
   };

@@ -1,0 +1,67 @@
+/**
+ * The checks every request goes through before its policies, in one place for live traffic
+ * (src/server/gateway.ts) and dry runs (src/diagnose/diagnose.ts): dot-segment paths, repeated
+ * single-value headers, then the route match. A denial carries the trace entry, the evidence and
+ * the headers the answer needs, so both callers report exactly the same thing.
+ */
+import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
+import type { Code } from '../errors/catalog.ts';
+import type { Evidence, TraceEntry } from '../pipeline/types.ts';
+import { duplicatedSingleton } from '../proxy/headers.ts';
+
+/** `.` or `..` segments, plain or percent-encoded: "/public/../admin" matches /public/* here but an
+ * upstream that normalises it may serve /admin. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+export type Admission =
+  | { readonly kind: 'route'; readonly route: CompiledRoute; readonly params: Record<string, string | undefined>; readonly trace: TraceEntry }
+  | {
+      readonly kind: 'deny';
+      readonly code: Code;
+      /** 'http' for request checks, 'router' for routing. */
+      readonly policy: 'http' | 'router';
+      readonly rule: string;
+      readonly evidence: Evidence;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly trace: TraceEntry;
+    };
+
+function deny(code: Code, policy: 'http' | 'router', traceRule: string, rule: string, evidence: Evidence, headers?: Readonly<Record<string, string>>): Admission {
+  return {
+    kind: 'deny',
+    code,
+    policy,
+    rule,
+    evidence,
+    ...(headers !== undefined ? { headers } : {}),
+    trace: { policy, type: policy, outcome: 'deny', rule: traceRule, code, evidence, us: 0 },
+  };
+}
+
+/** `rawHeaders` is the flat name/value list (IncomingMessage.rawHeaders), or undefined when the
+ * request is described by a header map that cannot repeat a name. */
+export function admit(cfg: CompiledConfig, method: string, path: string, host: string, rawHeaders: readonly string[] | undefined): Admission {
+  if (DOT_SEGMENT.test(path)) {
+    return deny('REQUEST_PATH_INVALID', 'http', 'dot-segment in path', 'the path contains a dot-segment', { path: path.slice(0, 200) });
+  }
+  const dup = rawHeaders === undefined ? undefined : duplicatedSingleton(rawHeaders);
+  if (dup !== undefined) {
+    return deny('REQUEST_HEADER_DUPLICATED', 'http', `${dup} sent more than once`, `${dup} sent more than once`, { header: dup });
+  }
+  const m = cfg.router.match(method, path, host);
+  if (m.kind === 'none') {
+    return deny('ROUTE_NOT_FOUND', 'router', 'no route matches', `no route for ${method} ${path}`, { method, path, host, nearest: m.nearest.length > 0 ? m.nearest : ['(none)'] });
+  }
+  if (m.kind === 'method') {
+    const allow = m.allow.join(', ');
+    return deny('METHOD_NOT_ALLOWED', 'router', `${method} not accepted`, `${path} accepts ${allow}`, { method, path, allow: m.allow }, { allow });
+  }
+  return { kind: 'route', route: m.value, params: m.params, trace: m.value.routerTrace.get(m.template) as TraceEntry };
+}
+
+/** The host name of a Host header, port removed, lower-cased ([::1]:8080 → [::1]). */
+export function hostOnly(host: string | undefined): string {
+  if (host === undefined) return '';
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
+}
