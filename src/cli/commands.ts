@@ -1,7 +1,7 @@
 /** The `pinpoint` commands. Each is small: parsing is in main.ts, the work in src/. */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCurl } from '../diagnose/curl.ts';
-import { diagnose, type Diagnosis } from '../diagnose/diagnose.ts';
+import { diagnoseAsBrowser, type Diagnosis } from '../diagnose/diagnose.ts';
 import { parseHar } from '../diagnose/har.ts';
 import { parseRawHttp } from '../diagnose/raw.ts';
 import type { DescribedRequest } from '../diagnose/request.ts';
@@ -341,6 +341,7 @@ function formatDiagnosis(d: Diagnosis, label: string): string {
   const out: string[] = [];
   const head = d.verdict === 'denied' ? red(`✗ ${d.status ?? ''} ${d.code ?? ''}`) : d.verdict === 'answered' ? green(`✓ ${d.status ?? ''} answered by ${d.policy ?? ''}`) : green('✓ allowed: would be forwarded');
   out.push(`${bold(label)}  ${head}`);
+  if (d.preflight !== undefined) out.push(`  preflight (browser): OPTIONS ${d.preflight.verdict === 'denied' ? red(`refused: ${d.preflight.code ?? ''}`) : green('allowed')}${d.preflight.verdict === 'denied' ? ' — the browser never sends the request itself' : ''}`);
   if (d.route !== null) out.push(`  route: ${d.route}${d.upstream !== null ? ` → upstream ${d.upstream}` : ''}   consumer: ${d.consumer ?? '(anonymous)'}`);
   if (d.verdict === 'denied') {
     out.push(`  decided by: ${d.policy ?? ''} (layer ${d.layer ?? ''}) — ${d.title ?? ''}`);
@@ -388,7 +389,7 @@ Exit 0 when every request would pass, 1 when one would be denied.`,
     }
     const clientIp = typeof v['client-ip'] === 'string' ? v['client-ip'] : undefined;
     const results: { label: string; diagnosis: Diagnosis }[] = [];
-    for (const r of requests) results.push({ label: r.label, diagnosis: await diagnose(loaded.compiled, clientIp !== undefined ? { ...r.req, clientIp } : r.req) });
+    for (const r of requests) results.push({ label: r.label, diagnosis: await diagnoseAsBrowser(loaded.compiled, clientIp !== undefined ? { ...r.req, clientIp } : r.req) });
     if (v.json === true) printJson(results.length === 1 && typeof v.har !== 'string' ? results[0]?.diagnosis : results);
     else for (const r of results) process.stdout.write(`${formatDiagnosis(r.diagnosis, r.label)}\n\n`);
     return results.some((r) => r.diagnosis.verdict === 'denied') ? 1 : 0;

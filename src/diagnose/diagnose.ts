@@ -30,6 +30,8 @@ export interface Diagnosis {
   readonly upstream: string | null;
   readonly monitor: readonly string[];
   readonly trace: readonly TraceEntry[];
+  /** For a cross-origin request a browser preflights, the diagnosis of that OPTIONS preflight. */
+  readonly preflight?: Diagnosis;
 }
 
 
@@ -53,6 +55,83 @@ function denied(code: Code, policy: string, rule: string, evidence: Evidence, tr
     trace,
     ...extra,
   };
+}
+
+/** Fetch standard, CORS-safelisted request-header and forbidden request-header names. */
+const SAFELISTED = new Set(['accept', 'accept-language', 'content-language', 'content-type', 'range']);
+const BROWSER_SET = new Set([
+  'host', 'origin', 'referer', 'user-agent', 'cookie', 'content-length', 'connection', 'keep-alive',
+  'accept-encoding', 'accept-charset', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'via', 'date', 'dnt', 'expect',
+  'access-control-request-headers', 'access-control-request-method',
+]);
+const SIMPLE_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
+
+/**
+ * The preflight a browser sends before this request (Fetch standard, CORS-preflight fetch), or
+ * undefined when it sends none: same-origin, no Origin, or a "simple" request.
+ */
+export function impliedPreflight(req: DescribedRequest): DescribedRequest | undefined {
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === 'null') return undefined;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+  if (req.headers.host !== undefined && originHost === req.headers.host) return undefined;
+  const method = req.method.toUpperCase();
+  const custom = Object.keys(req.headers)
+    .filter((h) => !BROWSER_SET.has(h) && !h.startsWith('sec-') && !h.startsWith('proxy-'))
+    .filter((h) => {
+      if (!SAFELISTED.has(h)) return true;
+      if (h === 'content-type') return !SIMPLE_TYPES.has((req.headers[h] ?? '').split(';')[0]?.trim().toLowerCase() ?? '');
+      return false;
+    })
+    .sort();
+  if (['GET', 'HEAD', 'POST'].includes(method) && custom.length === 0) return undefined;
+  return {
+    method: 'OPTIONS',
+    target: req.target,
+    headers: {
+      ...(req.headers.host !== undefined ? { host: req.headers.host } : {}),
+      origin,
+      'access-control-request-method': method,
+      ...(custom.length > 0 ? { 'access-control-request-headers': custom.join(',') } : {}),
+    },
+    ...(req.clientIp !== undefined ? { clientIp: req.clientIp } : {}),
+  };
+}
+
+/**
+ * Browsers send Origin on every cross-origin fetch, but a HAR of a blocked request often has only
+ * the provisional headers, without it: the page's origin is then taken from the Referer.
+ */
+function withBrowserOrigin(req: DescribedRequest): DescribedRequest {
+  if (req.headers.origin !== undefined || req.headers.referer === undefined) return req;
+  let origin: string;
+  try {
+    const ref = new URL(req.headers.referer);
+    if (ref.host === req.headers.host) return req;
+    origin = ref.origin;
+  } catch {
+    return req;
+  }
+  return { ...req, headers: { ...req.headers, origin } };
+}
+
+/**
+ * Diagnoses a request as a browser would send it: a cross-origin request that needs a preflight
+ * is diagnosed after its preflight, and a refused preflight is the answer (the browser never sends
+ * the request itself). Non-browser requests are diagnosed as they are.
+ */
+export async function diagnoseAsBrowser(cfg: CompiledConfig, described: DescribedRequest): Promise<Diagnosis> {
+  const req = withBrowserOrigin(described);
+  const pre = impliedPreflight(req);
+  if (pre === undefined) return diagnose(cfg, req);
+  const p = await diagnose(cfg, pre);
+  if (p.verdict === 'denied') return { ...p, preflight: p };
+  return { ...(await diagnose(cfg, req)), preflight: p };
 }
 
 export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Promise<Diagnosis> {

@@ -58,3 +58,16 @@ void describe('raw HTTP and HAR', () => {
     assert.throws(() => parseHar('{}'), /log.entries/);
   });
 });
+
+void describe('implied CORS preflight', async () => {
+  const { impliedPreflight } = await import('./diagnose.ts');
+  void test('a cross-origin JSON POST is preflighted with its method and custom headers', () => {
+    const pre = impliedPreflight({ method: 'POST', target: '/o', headers: { host: 'api:1', origin: 'https://app', 'content-type': 'application/json', 'x-api-key': 'k', accept: '*/*' } });
+    assert.deepEqual(pre?.headers, { host: 'api:1', origin: 'https://app', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key' });
+  });
+  void test('simple, same-origin or origin-less requests are not', () => {
+    assert.equal(impliedPreflight({ method: 'POST', target: '/o', headers: { host: 'api', origin: 'https://app', 'content-type': 'text/plain' } }), undefined);
+    assert.equal(impliedPreflight({ method: 'PUT', target: '/o', headers: { host: 'app', origin: 'https://app' } }), undefined);
+    assert.equal(impliedPreflight({ method: 'PUT', target: '/o', headers: { host: 'api' } }), undefined);
+  });
+});
