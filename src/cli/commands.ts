@@ -1,7 +1,7 @@
 /** The `pinpoint` commands. Each is small: parsing is in main.ts, the work in src/. */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCurl } from '../diagnose/curl.ts';
-import { diagnoseAsBrowser, type Diagnosis } from '../diagnose/diagnose.ts';
+import { diagnose, diagnoseAsBrowser, type Diagnosis } from '../diagnose/diagnose.ts';
 import { parseHar } from '../diagnose/har.ts';
 import { parseRawHttp } from '../diagnose/raw.ts';
 import type { DescribedRequest } from '../diagnose/request.ts';
@@ -389,7 +389,13 @@ Exit 0 when every request would pass, 1 when one would be denied.`,
     }
     const clientIp = typeof v['client-ip'] === 'string' ? v['client-ip'] : undefined;
     const results: { label: string; diagnosis: Diagnosis }[] = [];
-    for (const r of requests) results.push({ label: r.label, diagnosis: await diagnoseAsBrowser(loaded.compiled, clientIp !== undefined ? { ...r.req, clientIp } : r.req) });
+    for (const r of requests) {
+      const req = clientIp !== undefined ? { ...r.req, clientIp } : r.req;
+      // A HAR, or a browser's "Copy as cURL" (Sec-Fetch-Mode: cors), is a browser request: its
+      // preflight is diagnosed too. A hand-written curl command sends no preflight.
+      const browser = typeof v.har === 'string' || req.headers['sec-fetch-mode'] === 'cors';
+      results.push({ label: r.label, diagnosis: browser ? await diagnoseAsBrowser(loaded.compiled, req) : await diagnose(loaded.compiled, req) });
+    }
     if (v.json === true) printJson(results.length === 1 && typeof v.har !== 'string' ? results[0]?.diagnosis : results);
     else for (const r of results) process.stdout.write(`${formatDiagnosis(r.diagnosis, r.label)}\n\n`);
     return results.some((r) => r.diagnosis.verdict === 'denied') ? 1 : 0;
