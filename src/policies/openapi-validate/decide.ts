@@ -1,4 +1,5 @@
 import { distance } from 'fastest-levenshtein';
+import { duplicateMember } from '../../json/duplicates.ts';
 import type { Decision, DecisionContext, Deny, RequestFacts } from '../../pipeline/types.ts';
 import { bestMatch, clip, hasBody, headerValue, isJsonMediaType, parseMediaType } from '../content-type/media-type.ts';
 import { fieldErrors, type FieldError } from './errors.ts';
@@ -162,6 +163,9 @@ function checkBody(c: OpenApiCompiled, op: CompiledOperation, ctx: DecisionConte
     } catch (err) {
       return bodyNotJson(c, op, errors, mt.essence, parseFailure(err, text.length), buf.length);
     }
+    const dup = duplicateMember(text);
+    // I-JSON (RFC 7493 §2.3): a repeated member name may be read differently upstream.
+    if (dup !== undefined) errors.push({ pointer: `/body${dup}`, message: 'is a repeated member name (RFC 7493 §2.3)', rule: 'duplicate' });
     try {
       if (validate(value) !== true) errors.push(...fieldErrors('/body', validate.errors));
     } catch (err) {

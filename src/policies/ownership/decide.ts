@@ -6,6 +6,7 @@
  * request's value → comparison. The claim is checked before the body is read, so a caller that
  * can never pass costs no body buffering.
  */
+import { duplicateMember } from '../../json/duplicates.ts';
 import type { Decision, DecisionContext, Deny, Evidence, Identity, RequestFacts } from '../../pipeline/types.ts';
 import type { ResourceSource } from './schema.ts';
 
@@ -108,8 +109,9 @@ function fromBody(c: OwnershipCompiled, body: Buffer): Found {
   } catch {
     return { kind: 'not_json' };
   }
-  // A duplicate member (`{"owner_id":"me","owner_id":"victim"}`) resolves to the last one, as in
-  // most JSON parsers (RFC 8259 §4 leaves it open); an upstream that takes the first would differ.
+  // A duplicate member (`{"owner_id":"me","owner_id":"victim"}`): JSON.parse keeps the last, an
+  // upstream may take the first, so the check could pass on one value and act on the other.
+  if (duplicateMember(body.toString('utf8')) !== undefined) return { kind: 'ambiguous', count: 2 };
   return scalar(resolvePointer(doc, c.pointer));
 }
 

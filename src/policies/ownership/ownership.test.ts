@@ -94,6 +94,8 @@ const CASES: readonly Case[] = [
   { name: 'header: absent', config: HEADER_TENANT, id: ID.alice, expect: 'OWNERSHIP_RESOURCE_ID_MISSING', evidence: { resource: 'header x-tenant' } },
   // Body.
   { name: 'body: owner', config: BODY('/customer_id'), method: 'POST', id: ID.alice, body: '{"customer_id":"alice"}', expect: 'allow', readsBody: true },
+  // JSON.parse keeps the last of a repeated member; an upstream may act on the first (victim's).
+  { name: 'body: repeated member is ambiguous', config: BODY('/customer_id'), method: 'POST', id: ID.alice, body: '{"customer_id":"bob","customer_id":"alice"}', expect: 'OWNERSHIP_RESOURCE_ID_AMBIGUOUS' },
   { name: 'body: nested pointer', config: BODY('/order/customer/id'), method: 'POST', id: ID.alice, body: '{"order":{"customer":{"id":"alice"}}}', expect: 'allow' },
   { name: 'body: escaped pointer token (~1 is /)', config: BODY('/a~1b'), method: 'POST', id: ID.alice, body: '{"a/b":"alice"}', expect: 'allow' },
   { name: 'body: array index', config: BODY('/items/1/owner'), method: 'POST', id: ID.alice, body: '{"items":[{"owner":"x"},{"owner":"alice"}]}', expect: 'allow' },
