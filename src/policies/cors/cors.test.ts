@@ -2,14 +2,14 @@
  * `cors` driven the way the gateway drives it: config validated by the real schema (so defaults
  * apply), compile(), then decide(). Assertions are on outcomes, codes, evidence and exact headers.
  */
-import { context, decideSync } from '../../pipeline/testing.ts';
+import { expectConfigIssues, context, decideSync } from '../../pipeline/testing.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex } from '../../credentials/api-keys.ts';
 import { validate } from '../../config/validate.ts';
 import { CATALOG } from '../../errors/catalog.ts';
 import { evaluateSync } from '../../pipeline/run.ts';
-import { ConfigError, type CompiledPolicy, type Decision, type Deny, type RequestFacts } from '../../pipeline/types.ts';
+import type { CompiledPolicy, Decision, Deny, RequestFacts } from '../../pipeline/types.ts';
 import { cors } from './index.ts';
 import { CorsSchema, type CorsConfig } from './schema.ts';
 
@@ -445,18 +445,7 @@ const ERROR_CASES: readonly ErrorCase[] = [
 void describe('cors compile errors name the exact path', () => {
   for (const c of ERROR_CASES) {
     void test(c.name, () => {
-      let caught: unknown;
-      try {
-        compile(c.config);
-      } catch (err) {
-        caught = err;
-      }
-      assert.ok(caught instanceof ConfigError, `expected ConfigError, got ${String(caught)}`);
-      assert.deepEqual(
-        caught.issues.map((i) => i.path),
-        c.issues.map((i) => i.path),
-      );
-      c.issues.forEach((e, i) => assert.match(caught.issues[i]?.message ?? '', e.message));
+      expectConfigIssues(() => compile(c.config), c.issues);
     });
   }
 

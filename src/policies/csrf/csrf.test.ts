@@ -2,13 +2,13 @@
  * `csrf` through the real schema (defaults), compile() and decide(). Assertions are on codes,
  * evidence and outcomes; every decision is checked for leaked token values.
  */
-import { context, decideSync } from '../../pipeline/testing.ts';
+import { expectConfigIssues, context, decideSync } from '../../pipeline/testing.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex } from '../../credentials/api-keys.ts';
 import { validate } from '../../config/validate.ts';
 import { CATALOG } from '../../errors/catalog.ts';
-import { ConfigError, type CompiledPolicy, type Decision, type Deny, type RequestFacts } from '../../pipeline/types.ts';
+import type { CompiledPolicy, Decision, Deny, RequestFacts } from '../../pipeline/types.ts';
 import { tokensEqual } from './decide.ts';
 import { csrf } from './index.ts';
 import { CsrfSchema, type CsrfConfig } from './schema.ts';
@@ -188,18 +188,7 @@ const ERROR_CASES: readonly ErrorCase[] = [
 void describe('csrf compile errors name the exact path', () => {
   for (const c of ERROR_CASES) {
     void test(c.name, () => {
-      let caught: unknown;
-      try {
-        compile(c.config);
-      } catch (err) {
-        caught = err;
-      }
-      assert.ok(caught instanceof ConfigError, `expected ConfigError, got ${String(caught)}`);
-      assert.deepEqual(
-        caught.issues.map((i) => i.path),
-        c.issues.map((i) => i.path),
-      );
-      c.issues.forEach((e, i) => assert.match(caught.issues[i]?.message ?? '', e.message));
+      expectConfigIssues(() => compile(c.config), c.issues);
     });
   }
 
