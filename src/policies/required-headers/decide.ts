@@ -5,7 +5,7 @@ export interface HeaderRule {
   /** Lower-cased, as Node exposes header names. */
   readonly name: string;
   /** Anchored at load; undefined = any value. */
-  readonly pattern: RegExp | undefined;
+  readonly pattern: { test(value: string): boolean } | undefined;
   readonly values: ReadonlySet<string> | undefined;
   readonly forbidden: boolean;
   readonly secret: boolean;
