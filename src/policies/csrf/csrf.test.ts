@@ -62,6 +62,8 @@ const CASES: readonly Case[] = [
   // Skipped.
   { name: 'safe method skipped', method: 'GET', headers: { cookie: `session=${SESSION}` }, expect: 'skip' },
   { name: 'no cookie: token-authenticated call is not CSRF-prone', headers: { authorization: 'Bearer abc' }, expect: 'skip' },
+  // Cached Basic credentials ride along on cross-site requests like cookies do.
+  { name: 'no cookie but Basic credentials: checked', headers: { authorization: 'Basic YWxpY2U6cHc=' }, expect: 'CSRF_COOKIE_MISSING' },
   { name: 'empty Cookie header counts as none', headers: { cookie: '' }, expect: 'skip' },
   { name: 'method outside the configured list', config: { methods: ['DELETE'] }, headers: { cookie: `session=${SESSION}` }, expect: 'skip' },
 

@@ -37,7 +37,10 @@ export function decideCsrf(c: CsrfCompiled, ctx: DecisionContext): Decision {
   if (!c.methods.has(method)) return { outcome: 'skip', rule: `${method} is not checked` };
   // Node joins repeated Cookie headers with "; " (RFC 9113 §8.2.3 for HTTP/2 does the same).
   const cookieHeader = headerValue(headers, 'cookie');
-  if (c.onlyWithCookies && cookieHeader === undefined) return { outcome: 'skip', rule: 'no cookie: not CSRF-prone' };
+  // Browsers also attach cached HTTP Basic credentials to cross-site requests on their own, so a
+  // Basic Authorization header is ambient authority just like a cookie.
+  const ambientBasic = /^basic[ \t]/i.test(headerValue(headers, 'authorization') ?? '');
+  if (c.onlyWithCookies && cookieHeader === undefined && !ambientBasic) return { outcome: 'skip', rule: 'no cookie or Basic credentials: not CSRF-prone' };
 
   if (c.mode === 'header') {
     if (headerValue(headers, c.requiredHeader) !== undefined) return { outcome: 'allow', rule: `header ${c.requiredHeader} present` };

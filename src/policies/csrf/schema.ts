@@ -43,7 +43,7 @@ export const CsrfSchema = Type.Object(
     only_with_cookies: Type.Boolean({
       default: true,
       description:
-        'Check only requests that carry a Cookie header. Default true: a request authenticated by a token the page must add itself (API key, Bearer) cannot be forged cross-site, so it is skipped (fails open for cookie-less requests). Set false when browsers send other ambient credentials (HTTP Basic, client certificates).',
+        'Check only requests that carry ambient credentials: a Cookie header or HTTP Basic credentials (browsers attach both cross-site on their own). Default true: a request authenticated by a token the page must add itself (API key, Bearer) cannot be forged cross-site, so it is skipped (fails open for such requests). Set false when browsers send other ambient credentials (client certificates).',
     }),
   },
   { additionalProperties: false },
