@@ -468,3 +468,23 @@ void describe('openapi-validate compile errors', () => {
     assert.doesNotThrow(() => compile('3.0', {}, FIXTURES));
   });
 });
+
+void describe('patterns run on RE2', () => {
+  void test('a backtracking bomb in a document pattern is just a mismatch, at once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pinpoint-openapi-re2-'));
+    try {
+      writeFileSync(
+        path.join(dir, 'api.yaml'),
+        "openapi: 3.0.3\ninfo: { title: t, version: '1' }\npaths:\n  /a:\n    get:\n      parameters: [{ name: q, in: query, required: true, schema: { type: string, pattern: '^(a|a)+$' } }]\n      responses: { '200': { description: ok } }\n",
+      );
+      const p = compile('3.0', { spec: 'api.yaml' }, dir);
+      const t0 = performance.now();
+      const bad = await run(p, { path: '/a', query: `q=${'a'.repeat(5000)}b` });
+      assert.equal(outcome(bad.decision), 'OPENAPI_PARAMS_INVALID');
+      assert.ok(performance.now() - t0 < 1000);
+      assert.equal(outcome((await run(p, { path: '/a', query: 'q=aaaa' })).decision), 'allow');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
