@@ -8,7 +8,7 @@ import { CATALOG, renderTemplate, type Code, type Layer } from '../errors/catalo
 import { evaluate } from '../pipeline/run.ts';
 import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
 import { clientAddress } from '../proxy/forwarded.ts';
-import { admit, hostOnly } from '../routing/admit.ts';
+import { admit, hostOnly, splitTarget } from '../routing/admit.ts';
 import type { DescribedRequest } from './request.ts';
 
 export interface Diagnosis {
@@ -136,9 +136,7 @@ export async function diagnoseAsBrowser(cfg: CompiledConfig, described: Describe
 
 export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Promise<Diagnosis> {
   const trace: TraceEntry[] = [];
-  const q = req.target.indexOf('?');
-  const path = q < 0 ? req.target : req.target.slice(0, q);
-  const query = q < 0 ? '' : req.target.slice(q + 1);
+  const { path, query } = splitTarget(req.target);
   const method = req.method.toUpperCase();
   const host = hostOnly(req.headers.host);
   // The same request checks and route match as live traffic (src/routing/admit.ts).

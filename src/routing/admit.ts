@@ -65,3 +65,9 @@ export function hostOnly(host: string | undefined): string {
   const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
   return (end > 0 ? host.slice(0, end) : host).toLowerCase();
 }
+
+/** A request target split into path and raw query (no '?'), as live traffic and dry runs read it. */
+export function splitTarget(target: string): { path: string; query: string } {
+  const q = target.indexOf('?');
+  return q === -1 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q + 1) };
+}

@@ -11,7 +11,7 @@ import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../p
 import { firstMatch, normaliseIp } from '../net/cidr.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
 import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
-import { admit, hostOnly } from '../routing/admit.ts';
+import { admit, hostOnly, splitTarget } from '../routing/admit.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import { transformHeaders, transformQuery } from '../proxy/transform.ts';
@@ -66,10 +66,7 @@ export function prepare(
   // The request id header is added to each response's own header list rather than with
   // res.setHeader: mixing setHeader with writeHead(array) sends Node down a slow path (~13 µs).
 
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  const query = q === -1 ? '' : url.slice(q + 1);
+  const { path, query } = splitTarget(req.url ?? '/');
   const client = clientAddress(req.socket.remoteAddress, req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
   const x = new Exchange(req, res, cfg, requestId, client.ip, path);
   res.once('close', () => record(deps, x));

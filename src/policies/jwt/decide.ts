@@ -48,7 +48,7 @@ export interface JwtCompiled {
   readonly verified: VerifiedTokens;
 }
 
-type TokenCode =
+export type TokenCode =
   | 'JWT_MALFORMED'
   | 'JWT_ALG_NOT_ALLOWED'
   | 'JWT_KEY_UNKNOWN'
@@ -64,7 +64,7 @@ type TokenCode =
  * RFC 6750 §3 error_description values: fixed text (the grammar forbids `"` and `\`), never built
  * from the token.
  */
-const DESCRIPTION: Readonly<Record<TokenCode, string>> = {
+export const DESCRIPTION: Readonly<Record<TokenCode, string>> = {
   JWT_MALFORMED: 'The token is malformed',
   JWT_ALG_NOT_ALLOWED: 'The token algorithm is not accepted',
   JWT_KEY_UNKNOWN: 'The token signing key is not known',

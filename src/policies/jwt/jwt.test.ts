@@ -14,6 +14,7 @@ import { evaluate } from '../../pipeline/run.ts';
 import { context } from '../../pipeline/testing.ts';
 import { ConfigError, type CompiledPolicy, type ConsumerSpec, type Decision, type Deny, type Mode, type RequestFacts } from '../../pipeline/types.ts';
 import { JWT_CODES } from './codes.ts';
+import { DESCRIPTION } from './decide.ts';
 import { compileJwt, jwt } from './index.ts';
 import type { JwtConfig } from './schema.ts';
 
@@ -103,18 +104,9 @@ function asDeny(d: Decision): Deny {
   return d;
 }
 
-const DESCRIPTIONS: Partial<Record<Code, string>> = {
-  JWT_MALFORMED: 'The token is malformed',
-  JWT_ALG_NOT_ALLOWED: 'The token algorithm is not accepted',
-  JWT_KEY_UNKNOWN: 'The token signing key is not known',
-  JWT_SIGNATURE_INVALID: 'The token signature is invalid',
-  JWT_EXPIRED: 'The token has expired',
-  JWT_NOT_YET_VALID: 'The token is not valid yet',
-  JWT_ISSUED_IN_FUTURE: 'The token was issued in the future',
-  JWT_AUDIENCE_MISMATCH: 'The token is meant for another audience',
-  JWT_ISSUER_MISMATCH: 'The token issuer is not trusted',
-  JWT_CLAIM_MISSING: 'The token lacks a required claim',
-};
+// The RFC 6750 error_description for each token code comes from decide.ts itself: the test checks
+// that the challenge carries the code's own description, not a copy of the wording.
+const DESCRIPTIONS: Partial<Record<Code, string>> = DESCRIPTION;
 
 interface Case {
   readonly name: string;
