@@ -47,6 +47,8 @@ function entry(over: Partial<CallLogEntry> = {}): CallLogEntry {
     trace: [],
     upstreamBody: null,
     monitorDenied: false,
+    replay: null,
+    ai: null,
     ...over,
   };
 }
@@ -66,7 +68,7 @@ void describe('SqliteCallLogStore', () => {
     try {
       assert.deepEqual({ ...raw.prepare('PRAGMA journal_mode').get() }, { journal_mode: 'wal' });
       assert.deepEqual({ ...raw.prepare('PRAGMA user_version').get() }, { user_version: SCHEMA_VERSION });
-      assert.equal(SCHEMA_VERSION, 1);
+      assert.equal(SCHEMA_VERSION, 2);
       const indexes = raw
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name")
         .all()
@@ -74,6 +76,8 @@ void describe('SqliteCallLogStore', () => {
       assert.deepEqual(indexes, [
         'calls_code_ts',
         'calls_consumer_ts',
+        'calls_model_ts',
+        'calls_provider_ts',
         'calls_request_id',
         'calls_route_ts',
         'calls_ts',
@@ -132,6 +136,18 @@ void describe('SqliteCallLogStore', () => {
       ],
       upstreamBody: '{"error":"nope"}\n\u0000tail',
       monitorDenied: true,
+      replay: {
+        v: 1,
+        query: 'a=1&api_key=%5Bredacted%231%5D',
+        peer: '::ffff:10.0.0.9',
+        ipSource: 'x-forwarded-for',
+        headers: { host: 'api.example.com:8443', 'x-api-key': '[redacted#1 key=k_read]', accept: ['a', 'b'] },
+        identity: { consumer: 'acme', credentialType: 'jwt', credentialId: 'j-1' },
+        claims: { sub: 'acme', aud: ['x', 'y'], exp: 1_700_000_999 },
+        otherClaims: ['email'],
+        body: { base64: 'aGk=', bytes: 2 },
+      },
+      ai: { provider: 'openai', model: 'gpt-x', servedModel: 'gpt-x-2026', promptTokens: 12, completionTokens: 34, costMicroUsd: 567, ttftMs: 89.5, stream: true },
     });
     const allNull = entry({
       ts: 1_700_000_000_001,
@@ -377,5 +393,137 @@ void describe('SqliteCallLogStore', () => {
     const store = new SqliteCallLogStore(dbPath());
     store.close();
     assert.doesNotThrow(() => store.close());
+  });
+});
+
+/** The calls table exactly as schema version 1 created it, to test the upgrade on a real old file. */
+const V1_SCHEMA = `
+  CREATE TABLE calls (
+    id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, request_id TEXT NOT NULL, client_ip TEXT NOT NULL,
+    consumer TEXT, credential_id TEXT, route TEXT, method TEXT NOT NULL, host TEXT NOT NULL,
+    path TEXT NOT NULL, status INTEGER NOT NULL, code TEXT, layer TEXT, policy TEXT,
+    latency_ms REAL NOT NULL, upstream_target TEXT, attempts INTEGER NOT NULL, bytes_in INTEGER NOT NULL,
+    bytes_out INTEGER NOT NULL, user_agent TEXT, trace TEXT NOT NULL, upstream_body TEXT, monitor_denied INTEGER NOT NULL
+  );
+  CREATE INDEX calls_request_id ON calls (request_id);
+  CREATE INDEX calls_ts ON calls (ts);
+  CREATE INDEX calls_route_ts ON calls (route, ts);
+  CREATE INDEX calls_consumer_ts ON calls (consumer, ts);
+  CREATE INDEX calls_code_ts ON calls (code, ts);
+  PRAGMA user_version = 1;
+`;
+
+function oldFile(extra = ''): string {
+  const p = dbPath();
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  const raw = new DatabaseSync(p);
+  raw.exec(V1_SCHEMA + extra);
+  raw.exec(
+    `INSERT INTO calls (ts, request_id, client_ip, method, host, path, status, latency_ms, attempts, bytes_in, bytes_out, trace, monitor_denied)
+     VALUES (1700000000000, 'old-row', '192.0.2.1', 'GET', 'h', '/a', 200, 1.0, 1, 0, 0, '[]', 0)`,
+  );
+  raw.close();
+  return p;
+}
+
+const AI = { provider: 'anthropic', model: 'claude-x', servedModel: 'claude-x', promptTokens: 5, completionTokens: 7, costMicroUsd: 42, ttftMs: null, stream: false } as const;
+
+void describe('SqliteCallLogStore: schema 2 (replay records, AI columns)', () => {
+  void test('a file written by schema 1 is upgraded in place: old rows read back without replay or AI part, new rows keep both', () => {
+    const p = oldFile();
+    const store = new SqliteCallLogStore(p);
+    const [old] = store.query({ requestId: 'old-row' });
+    assert.equal(old?.replay, null);
+    assert.equal(old?.ai, null);
+    const rec = { v: 1, query: '', peer: '192.0.2.9', ipSource: 'socket', headers: { host: 'h' }, identity: null, claims: null } as const;
+    store.insertBatch([entry({ requestId: 'new-row', replay: rec, ai: AI })]);
+    const [fresh] = store.query({ requestId: 'new-row' });
+    assert.deepEqual(fresh?.replay, rec);
+    assert.deepEqual(fresh?.ai, AI);
+    store.close();
+    const raw = openRaw(p);
+    try {
+      assert.deepEqual({ ...raw.prepare('PRAGMA user_version').get() }, { user_version: SCHEMA_VERSION });
+      const cols = raw.prepare('PRAGMA table_info(calls)').all().map((r) => r['name']);
+      for (const c of ['replay', 'provider', 'model', 'served_model', 'tokens_in', 'tokens_out', 'cost_micro_usd', 'ttft_ms', 'stream']) assert.ok(cols.includes(c), c);
+    } finally {
+      raw.close();
+    }
+  });
+
+  void test('a schema-1 file that already has one of the new columns still upgrades (columns added only when missing)', () => {
+    const p = oldFile('ALTER TABLE calls ADD COLUMN replay TEXT;');
+    const store = new SqliteCallLogStore(p);
+    store.insertBatch([entry({ requestId: 'n', ai: AI })]);
+    assert.deepEqual(store.query({ requestId: 'n' })[0]?.ai, AI);
+    store.close();
+  });
+
+  void test('AI entries are queried by provider and model through partial indexes', () => {
+    const p = dbPath();
+    const store = new SqliteCallLogStore(p);
+    store.insertBatch([
+      entry({ requestId: 'plain' }),
+      entry({ requestId: 'a1', ai: AI }),
+      entry({ requestId: 'o1', ai: { ...AI, provider: 'openai', model: 'gpt-y' } }),
+    ]);
+    assert.deepEqual(store.query({ provider: 'anthropic' }).map((e) => e.requestId), ['a1']);
+    assert.deepEqual(store.query({ model: 'gpt-y' }).map((e) => e.requestId), ['o1']);
+    assert.deepEqual(store.query({ provider: 'openai', model: 'claude-x' }), []);
+    store.close();
+    const raw = openRaw(p);
+    try {
+      const plan = (sql: string): string => raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r['detail'])).join('; ');
+      assert.match(plan("SELECT id FROM calls WHERE model = 'x' ORDER BY ts DESC"), /calls_model_ts/);
+      assert.match(plan("SELECT id FROM calls WHERE provider = 'x' ORDER BY ts DESC"), /calls_provider_ts/);
+    } finally {
+      raw.close();
+    }
+  });
+
+  void test('scan pages through a window oldest first, each entry once, however the rows were inserted', () => {
+    const p = dbPath();
+    const store = new SqliteCallLogStore(p);
+    const base = 1_700_000_000_000;
+    // Inserted out of time order, with ties on ts: slow requests are logged after fast later ones.
+    const rows = Array.from({ length: 40 }, (_, i) => entry({ requestId: `s${i}`, ts: base + ((i * 7) % 13), route: i % 3 === 0 ? 'r0' : 'r1' }));
+    store.insertBatch(rows);
+    const collect = (q: { since?: number; until?: number; route?: string }, limit: number): string[] => {
+      const out: string[] = [];
+      let after: { ts: number; id: number } | undefined;
+      for (let pages = 0; pages < 100; pages++) {
+        const page = store.scan({ ...q, ...(after !== undefined ? { after } : {}), limit });
+        out.push(...page.entries.map((e) => e.requestId));
+        if (page.next === null) return out;
+        after = page.next;
+      }
+      throw new Error('scan did not end');
+    };
+    const expected = (pred: (e: CallLogEntry) => boolean): string[] =>
+      rows
+        .map((e, i) => ({ e, i }))
+        .filter(({ e }) => pred(e))
+        .sort((a, b) => a.e.ts - b.e.ts || a.i - b.i)
+        .map(({ e }) => e.requestId);
+    assert.deepEqual(collect({}, 7), expected(() => true));
+    assert.deepEqual(collect({ route: 'r0' }, 3), expected((e) => e.route === 'r0'));
+    assert.deepEqual(collect({ since: base + 3, until: base + 9 }, 4), expected((e) => e.ts >= base + 3 && e.ts < base + 9));
+    assert.equal(store.count({}), 40);
+    assert.equal(store.count({ route: 'r0' }), expected((e) => e.route === 'r0').length);
+    assert.equal(store.count({ since: base + 3, until: base + 9 }), expected((e) => e.ts >= base + 3 && e.ts < base + 9).length);
+    store.close();
+    const raw = openRaw(p);
+    try {
+      const plan = raw
+        .prepare('EXPLAIN QUERY PLAN SELECT id FROM calls WHERE ts >= ? AND ts < ? AND (ts, id) > (?, ?) ORDER BY ts, id LIMIT 10')
+        .all()
+        .map((r) => String(r['detail']))
+        .join('; ');
+      // An index range, not a scan of the table and no sort step per page.
+      assert.match(plan, /USING (COVERING )?INDEX calls_ts/);
+      assert.doesNotMatch(plan, /TEMP B-TREE/);
+    } finally {
+      raw.close();
+    }
   });
 });

@@ -21,23 +21,38 @@ import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { Code, Layer } from '../errors/catalog.ts';
 import type { TraceEntry } from '../pipeline/types.ts';
-import type { CallLogEntry, CallLogQuery, CallLogStore } from './types.ts';
+import type { CallLogAi, CallLogEntry, CallLogPage, CallLogQuery, CallLogScan, CallLogStore, ReplayRecord } from './types.ts';
 
 /** Milliseconds a connection waits for another process's lock before failing with SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5000;
 export const DEFAULT_QUERY_LIMIT = 100;
 export const MAX_QUERY_LIMIT = 1000;
+export const DEFAULT_SCAN_PAGE = 500;
 /**
  * Rows per DELETE statement in {@link SqliteCallLogStore.deleteBefore}. Each chunk is its own
  * transaction, so other workers can take the write lock between chunks.
  */
 export const DELETE_CHUNK_ROWS = 5000;
 
+/** Columns added by migration 1 -> 2. */
+const ADDED_IN_2: readonly (readonly [string, string])[] = [
+  ['replay', 'TEXT'],
+  ['provider', 'TEXT'],
+  ['model', 'TEXT'],
+  ['served_model', 'TEXT'],
+  ['tokens_in', 'INTEGER'],
+  ['tokens_out', 'INTEGER'],
+  ['cost_micro_usd', 'INTEGER'],
+  ['ttft_ms', 'REAL'],
+  ['stream', 'INTEGER'],
+];
+
 /**
  * Schema migrations, index i upgrades user_version i to i + 1. Append only: a released migration
- * is never edited, because files written by older versions already ran it.
+ * is never edited, because files written by older versions already ran it. A step is SQL, or a
+ * function for steps that must look at the file first.
  */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
   // 0 -> 1: the calls table and the indexes behind CallLogQuery's filters (each filter is paired
   // with ts because every query orders by ts DESC).
   `
@@ -75,7 +90,24 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS calls_consumer_ts ON calls (consumer, ts);
   CREATE INDEX IF NOT EXISTS calls_code_ts ON calls (code, ts);
   `,
+  // 1 -> 2: the replay record (JSON) and the AI columns, all nullable so existing rows stay valid.
+  // ALTER TABLE ADD COLUMN is O(1) in SQLite (the row format tolerates missing trailing columns),
+  // so upgrading a large log does not rewrite it. Columns are added only when missing, so a file
+  // someone already patched by hand still upgrades.
+  (db) => {
+    const have = new Set(db.prepare('PRAGMA table_info(calls)').all().map((r) => String(r['name'])));
+    for (const [name, type] of ADDED_IN_2) {
+      // Names and types are this module's constants, never input.
+      if (!have.has(name)) db.exec(`ALTER TABLE calls ADD COLUMN ${name} ${type}`);
+    }
+    // Partial indexes: rows without an AI part (most of them) cost these indexes nothing.
+    db.exec(`
+      CREATE INDEX IF NOT EXISTS calls_provider_ts ON calls (provider, ts) WHERE provider IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS calls_model_ts ON calls (model, ts) WHERE model IS NOT NULL;
+    `);
+  },
 ];
+
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -103,6 +135,15 @@ const COLUMNS = [
   'trace',
   'upstream_body',
   'monitor_denied',
+  'replay',
+  'provider',
+  'model',
+  'served_model',
+  'tokens_in',
+  'tokens_out',
+  'cost_micro_usd',
+  'ttft_ms',
+  'stream',
 ] as const;
 
 function readUserVersion(db: DatabaseSync): number {
@@ -130,7 +171,8 @@ export function migrate(db: DatabaseSync): void {
       if (version < SCHEMA_VERSION) {
         const step = MIGRATIONS[version];
         if (step === undefined) throw new Error(`no migration from schema version ${version}`);
-        db.exec(step);
+        if (typeof step === 'string') db.exec(step);
+        else step(db);
         // PRAGMA does not accept bound parameters; the value is our own integer, not input.
         db.exec(`PRAGMA user_version = ${version + 1}`);
       }
@@ -166,7 +208,13 @@ function num(row: Record<string, SQLOutputValue>, col: string): number {
   throw new Error(`call log row: column ${col} is not a number`);
 }
 
+function numOrNull(row: Record<string, SQLOutputValue>, col: string): number | null {
+  const v = row[col];
+  return v === null || v === undefined ? null : num(row, col);
+}
+
 function toParams(e: CallLogEntry): SQLInputValue[] {
+  const ai = e.ai ?? null;
   return [
     e.ts,
     e.requestId,
@@ -190,7 +238,43 @@ function toParams(e: CallLogEntry): SQLInputValue[] {
     JSON.stringify(e.trace),
     e.upstreamBody,
     e.monitorDenied ? 1 : 0,
+    // Serialised here, in the batch write, not when the response closed.
+    e.replay === undefined || e.replay === null ? null : JSON.stringify(e.replay),
+    ai?.provider ?? null,
+    ai?.model ?? null,
+    ai?.servedModel ?? null,
+    ai?.promptTokens ?? null,
+    ai?.completionTokens ?? null,
+    ai?.costMicroUsd ?? null,
+    ai?.ttftMs ?? null,
+    ai === null ? null : ai.stream ? 1 : 0,
   ];
+}
+
+function replayOf(row: Record<string, SQLOutputValue>): ReplayRecord | null {
+  const raw = textOrNull(row, 'replay');
+  if (raw === null) return null;
+  try {
+    // Only this module writes the column, from a ReplayRecord.
+    return JSON.parse(raw) as ReplayRecord;
+  } catch (err) {
+    throw new Error(`call log row ${num(row, 'id')}: replay is not valid JSON: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+function aiOf(row: Record<string, SQLOutputValue>): CallLogAi | null {
+  const provider = textOrNull(row, 'provider');
+  if (provider === null) return null;
+  return {
+    provider,
+    model: textOrNull(row, 'model') ?? '',
+    servedModel: textOrNull(row, 'served_model') ?? '',
+    promptTokens: numOrNull(row, 'tokens_in') ?? 0,
+    completionTokens: numOrNull(row, 'tokens_out') ?? 0,
+    costMicroUsd: numOrNull(row, 'cost_micro_usd') ?? 0,
+    ttftMs: numOrNull(row, 'ttft_ms'),
+    stream: numOrNull(row, 'stream') === 1,
+  };
 }
 
 function fromRow(row: Record<string, SQLOutputValue>): CallLogEntry {
@@ -226,6 +310,8 @@ function fromRow(row: Record<string, SQLOutputValue>): CallLogEntry {
     trace,
     upstreamBody: textOrNull(row, 'upstream_body'),
     monitorDenied: num(row, 'monitor_denied') !== 0,
+    replay: replayOf(row),
+    ai: aiOf(row),
   };
 }
 
@@ -240,7 +326,7 @@ export class SqliteCallLogStore implements CallLogStore {
   readonly #db: DatabaseSync;
   readonly #insert: StatementSync;
   readonly #deleteChunk: StatementSync;
-  /** Prepared SELECTs keyed by which filters are present (at most 2^7 shapes). */
+  /** Prepared SELECTs keyed by which filters are present (at most 2^9 shapes). */
   readonly #queries = new Map<string, StatementSync>();
   #closed = false;
 
@@ -307,6 +393,8 @@ export class SqliteCallLogStore implements CallLogStore {
     add('status = ?', q.status);
     add('code = ?', q.code);
     add('monitor_denied = ?', q.monitorDenied === undefined ? undefined : q.monitorDenied ? 1 : 0);
+    add('provider = ?', q.provider);
+    add('model = ?', q.model);
     const key = where.join(' AND ');
     let stmt = this.#queries.get(key);
     if (stmt === undefined) {
@@ -321,6 +409,37 @@ export class SqliteCallLogStore implements CallLogStore {
     }
     params.push(effectiveLimit(q.limit));
     return stmt.all(...params).map(fromRow);
+  }
+
+  scan(q: CallLogScan): CallLogPage {
+    const limit = q.limit === undefined || !Number.isFinite(q.limit) ? DEFAULT_SCAN_PAGE : Math.min(Math.max(Math.trunc(q.limit), 1), MAX_QUERY_LIMIT);
+    const route = q.route !== undefined;
+    const key = `scan${route ? ':route' : ''}`;
+    let stmt = this.#queries.get(key);
+    if (stmt === undefined) {
+      // Keyset pagination on (ts, id): served by calls_ts (or calls_route_ts), whose entries carry
+      // the rowid, so each page is an index range scan however deep into the window it starts,
+      // unlike OFFSET, which walks every skipped row again.
+      stmt = this.#db.prepare(
+        `SELECT id, ${COLUMNS.join(', ')} FROM calls WHERE ${route ? 'route = ? AND ' : ''}ts >= ? AND ts < ? AND (ts, id) > (?, ?) ORDER BY ts, id LIMIT ?`,
+      );
+      this.#queries.set(key, stmt);
+    }
+    const params: SQLInputValue[] = route ? [q.route ?? null] : [];
+    params.push(q.since ?? Number.MIN_SAFE_INTEGER, q.until ?? Number.MAX_SAFE_INTEGER, q.after?.ts ?? Number.MIN_SAFE_INTEGER, q.after?.id ?? 0, limit);
+    const rows = stmt.all(...params);
+    const entries = rows.map(fromRow);
+    const last = rows.at(-1);
+    return { entries, next: rows.length === limit && last !== undefined ? { ts: num(last, 'ts'), id: num(last, 'id') } : null };
+  }
+
+  count(q: Omit<CallLogScan, 'after' | 'limit'>): number {
+    const route = q.route !== undefined;
+    const stmt = this.#db.prepare(`SELECT count(*) AS n FROM calls WHERE ${route ? 'route = ? AND ' : ''}ts >= ? AND ts < ?`);
+    const params: SQLInputValue[] = route ? [q.route ?? null] : [];
+    params.push(q.since ?? Number.MIN_SAFE_INTEGER, q.until ?? Number.MAX_SAFE_INTEGER);
+    const row = stmt.get(...params);
+    return row === undefined ? 0 : num(row, 'n');
   }
 
   deleteBefore(before: number): number {

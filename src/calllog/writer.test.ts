@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { SqliteCallLogStore } from './sqlite.ts';
-import type { CallLogEntry, CallLogQuery, CallLogStore } from './types.ts';
+import type { CallLogEntry, CallLogPage, CallLogQuery, CallLogScan, CallLogStore } from './types.ts';
 import { CallLogWriter, RingQueue } from './writer.ts';
 import type { CallLogWriterOptions, CallLogWriterStats, DropReason } from './writer.ts';
 
@@ -41,6 +41,8 @@ function entry(i: number, ts = 1_700_000_000_000 + i): CallLogEntry {
     trace: [{ policy: 'router', type: 'router', outcome: 'allow', rule: 'GET /orders/{id}', us: 2 }],
     upstreamBody: null,
     monitorDenied: false,
+    replay: null,
+    ai: null,
   };
 }
 
@@ -66,6 +68,12 @@ class FakeStore implements CallLogStore {
   }
   query(_q: CallLogQuery): CallLogEntry[] {
     return [];
+  }
+  scan(_q: CallLogScan): CallLogPage {
+    return { entries: [], next: null };
+  }
+  count(): number {
+    return 0;
   }
   deleteBefore(before: number): number {
     this.deleteCalls.push(before);

@@ -19,7 +19,9 @@ import { CATALOG, CODES } from '../errors/catalog.ts';
 import { explain, formatExplanation } from '../explain/explain.ts';
 import { App, StartupError } from '../server/app.ts';
 import { isWorker, runPrimary, runWorker } from '../server/cluster.ts';
-import { bold, green, printJson, red, yellow } from './output.ts';
+import { IMPACT_OPTIONS, IMPACT_USAGE, impactCommand } from './impact.ts';
+import { bold, dim, green, printJson, red, yellow } from './output.ts';
+import { encryptSecretCmd } from './encrypt-secret.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -263,9 +265,18 @@ Exit 1 when the id (or window) has no entry.`,
   },
 };
 
+/** The AI part of a log line, when the entry has one: provider/model, tokens, cost, time to first token. */
+export function aiColumns(r: CallLogEntry): string {
+  const ai = r.ai;
+  if (ai === undefined || ai === null) return '';
+  const served = ai.servedModel !== '' && ai.servedModel !== ai.model ? ` (served ${ai.servedModel})` : '';
+  const ttft = ai.ttftMs !== null ? ` ttft ${ai.ttftMs} ms` : '';
+  return `  ${ai.provider}/${ai.model}${served} ${ai.promptTokens}+${ai.completionTokens} tok $${(ai.costMicroUsd / 1e6).toFixed(6)}${ai.stream ? ' stream' : ''}${ttft}`;
+}
+
 const logs: Command = {
   summary: 'query the call log (by request id, time, route, consumer, status, code)',
-  usage: `pinpoint logs [--config FILE | --db FILE] [--since ISO|ms] [--until ISO|ms] [--route ID] [--consumer ID] [--status N] [--code CODE] [--limit N] [--json]`,
+  usage: `pinpoint logs [--config FILE | --db FILE] [--since ISO|ms] [--until ISO|ms] [--route ID] [--consumer ID] [--status N] [--code CODE] [--provider P] [--model M] [--limit N] [--json]`,
   options: {
     config: { type: 'string', short: 'c' },
     db: { type: 'string' },
@@ -275,6 +286,8 @@ const logs: Command = {
     consumer: { type: 'string' },
     status: { type: 'string' },
     code: { type: 'string' },
+    provider: { type: 'string' },
+    model: { type: 'string' },
     limit: { type: 'string' },
     'request-id': { type: 'string' },
   },
@@ -288,6 +301,8 @@ const logs: Command = {
       ...(typeof v.consumer === 'string' ? { consumer: v.consumer } : {}),
       ...(typeof v.status === 'string' ? { status: Number(v.status) } : {}),
       ...(typeof v.code === 'string' ? { code: v.code } : {}),
+      ...(typeof v.provider === 'string' ? { provider: v.provider } : {}),
+      ...(typeof v.model === 'string' ? { model: v.model } : {}),
       limit: typeof v.limit === 'string' ? Number(v.limit) : 50,
     };
     for (const [k, n] of Object.entries(q)) {
@@ -307,7 +322,7 @@ const logs: Command = {
     else {
       for (const r of rows) {
         process.stdout.write(
-          `${new Date(r.ts).toISOString()}  ${r.requestId}  ${String(r.status).padEnd(3)} ${r.method.padEnd(6)} ${r.path.padEnd(24)} ${(r.code ?? '').padEnd(24)} ${r.policy ?? ''} ${r.consumer ?? ''}\n`,
+          `${new Date(r.ts).toISOString()}  ${r.requestId}  ${String(r.status).padEnd(3)} ${r.method.padEnd(6)} ${r.path.padEnd(24)} ${(r.code ?? '').padEnd(24)} ${r.policy ?? ''} ${r.consumer ?? ''}${aiColumns(r)}\n`,
         );
       }
     }
@@ -488,6 +503,13 @@ denial of a monitor-mode policy, so a rule can be switched to enforce knowing wh
   },
 };
 
+const impactCmd: Command = {
+  summary: 'replay logged requests against a proposed config and list every decision that would change',
+  usage: IMPACT_USAGE,
+  options: IMPACT_OPTIONS,
+  run: (v) => impactCommand(v, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), progress: process.stderr.isTTY === true, paint: { red, green, yellow, bold, dim } }),
+};
+
 const hashPasswordCmd: Command = {
   summary: 'print the scrypt hash of a password for consumers[].credentials.basic_auth',
   usage: `pinpoint hash-password   (reads the password from standard input, so it stays out of shell history)`,
@@ -530,8 +552,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   diagnose: diagnoseCmd,
   explain: explainCmd,
   'monitor-report': monitorReportCmd,
+  impact: impactCmd,
   logs,
   'hash-key': hashKeyCmd,
   'hash-password': hashPasswordCmd,
+  'encrypt-secret': encryptSecretCmd,
   errors: errorsCmd,
 };

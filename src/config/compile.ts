@@ -11,15 +11,29 @@ import { ConfigError, type CompiledPolicy, type ConfigIssue, type TraceEntry } f
 import { POLICY_BY_TYPE } from '../policies/index.ts';
 import { Router, type HttpMethod } from '../routing/router.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './schema.ts';
+import { compileAi, type CompiledAi } from '../ai/compile.ts';
+import { compilePrompt, type CompiledPrompt } from '../ai/prompt.ts';
+import type { AiRouteConfig } from '../ai/schema.ts';
+import type { Envelope } from '../errors/envelopes.ts';
 import { validate } from './validate.ts';
 
 export type ErrorsMode = 'public' | 'detailed';
 
+/** What a route does once its policies allowed: proxy to an upstream, serve the AI API, or run a prompt. */
+export type RouteKind = 'proxy' | 'ai' | 'prompt';
+
+
 export interface CompiledRoute {
   readonly id: string;
   readonly index: number;
+  readonly kind: RouteKind;
+  /** Shape of the errors the gateway answers here: problem+json, or the AI protocol's error object. */
+  readonly envelope: Envelope;
+  /** The upstream group id ('' on AI and prompt routes). */
   readonly upstreamId: string;
   readonly upstream: UpstreamConfig;
+  readonly ai: AiRouteConfig | undefined;
+  readonly prompt: CompiledPrompt | undefined;
   readonly plan: readonly PlannedPolicy[];
   readonly errors: ErrorsMode | undefined;
   readonly stripPrefix: string | undefined;
@@ -46,6 +60,7 @@ export interface CompiledConfig {
   readonly trustedProxies: readonly Cidr[];
   readonly callLogPath: string;
   readonly apiKeys: KeyIndex;
+  readonly ai: CompiledAi;
   /**
    * Request headers the proxy rewrites or consumes (lower-case): host, forwarding headers, the
    * request id, and Expect (Node's server already answered 100-continue; RFC 9110 §10.1.1).
@@ -55,6 +70,9 @@ export interface CompiledConfig {
 
 /** Bodies buffered for policies (schema validation) are bounded even without a request-size policy. */
 export const DEFAULT_MAX_BUFFERED_BODY = 1024 * 1024;
+
+/** AI requests are always read whole (JSON, images inline as data: URLs): bounded, larger by default. */
+export const DEFAULT_MAX_AI_BODY = 16 * 1024 * 1024;
 
 const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -128,6 +146,7 @@ export function compileConfig(
   };
 
   const global = resolveRefs(config.global.policies, 'global.policies');
+  const ai = compileAi(config.ai, env, baseDir, issues);
 
   const consumerPolicies = new Map<string, readonly CompiledPolicy[]>();
   const consumerErrors = new Map<string, ErrorsMode>();
@@ -137,10 +156,19 @@ export function compileConfig(
   });
 
   const routes: CompiledRoute[] = config.routes.map((r: RouteConfig, i) => {
-    const upstream = config.upstreams[r.upstream];
-    if (upstream === undefined) {
+    const kinds = (['upstream', 'ai', 'prompt'] as const).filter((k) => r[k] !== undefined);
+    if (kinds.length !== 1) {
+      issues.push({ path: `routes[${i}]`, message: kinds.length === 0 ? 'give one of upstream, ai and prompt' : `give only one of ${kinds.join(', ')}` });
+    }
+    const kind: RouteKind = r.ai !== undefined ? 'ai' : r.prompt !== undefined ? 'prompt' : 'proxy';
+    const upstream = r.upstream !== undefined ? config.upstreams[r.upstream] : undefined;
+    if (r.upstream !== undefined && upstream === undefined) {
       issues.push({ path: `routes[${i}].upstream`, message: `no upstream "${r.upstream}" in upstreams (known: ${Object.keys(config.upstreams).join(', ') || 'none'})` });
     }
+    r.ai?.models.forEach((m, j) => {
+      if (ai.resolve(m) === undefined) issues.push({ path: `routes[${i}].ai.models[${j}]`, message: `no model "${m}" in ai.models (known: ${ai.names.join(', ') || 'none'})` });
+    });
+    const prompt = r.prompt !== undefined ? compilePrompt(r.prompt, ai, `routes[${i}].prompt`, issues) : undefined;
     let planned: readonly PlannedPolicy[] = [];
     try {
       planned = plan(global, resolveRefs(r.policies, `routes[${i}].policies`));
@@ -152,14 +180,19 @@ export function compileConfig(
       const lim = pp.policy.bodyLimit;
       if (lim !== undefined && pp.policy.mode === 'enforce' && (limitPolicy === undefined || lim < (limitPolicy.bodyLimit ?? Infinity))) limitPolicy = pp.policy;
     }
+    const bodyCap = kind === 'proxy' ? DEFAULT_MAX_BUFFERED_BODY : DEFAULT_MAX_AI_BODY;
     return Object.freeze({
-      maxBufferedBody: Math.min(limitPolicy?.bodyLimit ?? DEFAULT_MAX_BUFFERED_BODY, DEFAULT_MAX_BUFFERED_BODY),
+      maxBufferedBody: Math.min(limitPolicy?.bodyLimit ?? bodyCap, bodyCap),
       bodyLimitPolicy: limitPolicy?.id,
       ownsCors: planned.some((pp) => pp.policy.type === 'cors'),
       id: r.id,
       index: i,
-      upstreamId: r.upstream,
+      kind,
+      envelope: r.ai?.protocol ?? 'problem',
+      upstreamId: r.upstream ?? '',
       upstream: upstream as UpstreamConfig,
+      ai: r.ai,
+      prompt,
       plan: planned,
       errors: r.errors,
       stripPrefix: r.strip_prefix,
@@ -221,6 +254,7 @@ export function compileConfig(
     trustedProxies: Object.freeze(trustedProxies),
     callLogPath: path.resolve(baseDir, config.call_log.path),
     apiKeys: keys.index,
+    ai,
     rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
   });
 }

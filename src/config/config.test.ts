@@ -351,9 +351,10 @@ void describe('valid configs', () => {
     assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.issues));
     assert.equal(r.compiled.file, file);
     assert.deepEqual(
-      r.compiled.routes.map((x) => x.id),
-      ['orders-list', 'orders-create'],
+      r.compiled.routes.map((x) => [x.id, x.kind]),
+      [['orders-list', 'proxy'], ['orders-create', 'proxy'], ['ai', 'ai']],
     );
+    assert.equal(r.compiled.ai.resolve('gpt-4o-mini')?.name, 'demo-echo');
     assert.deepEqual(
       r.compiled.routes[1]?.plan.map((p) => p.policy.id),
       ['no-known-abusers', 'orders-body-limit', 'orders-write-key'],

@@ -8,6 +8,7 @@
  * the policy instance (`policies.orders-write-key.config.required_scopes`).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { AiRouteSchema, AiSchema, PromptRouteSchema } from '../ai/schema.ts';
 
 const Id = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$',
@@ -107,6 +108,12 @@ const Consumer = Type.Object(
     description: Type.Optional(Type.String({ description: 'Free text for people reading the config.' })),
     errors: Type.Optional(ErrorsMode),
     groups: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Consumer groups (rbac grants permissions to groups).' }),
+    team: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$',
+        description: 'The team (tenant) this consumer belongs to: ai-limits can limit and budget a whole team, and the call log can be queried by team.',
+      }),
+    ),
     credentials: Type.Object(
       {
         api_keys: Type.Array(ApiKey, { default: [], description: 'API keys of this consumer (stored as hashes).' }),
@@ -164,7 +171,11 @@ const Route = Type.Object(
       { minItems: 1, description: 'Paths this route answers.' },
     ),
     methods: Type.Array(HttpMethod, { default: [], description: 'Accepted methods. Empty: all.' }),
-    upstream: Id,
+    upstream: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$', description: 'Id of the upstream this route proxies to. Exactly one of upstream, ai and prompt.' }),
+    ),
+    ai: Type.Optional({ ...AiRouteSchema, description: 'Serve the AI gateway API here instead of proxying (docs/ai-gateway.md).' }),
+    prompt: Type.Optional({ ...PromptRouteSchema, description: 'Publish a prompt template as a REST endpoint (POST a JSON object of its variables).' }),
     strip_prefix: Type.Optional(
       Type.String({ pattern: '^/', description: 'Remove this leading path before forwarding (/api/orders → /orders).' }),
     ),
@@ -255,6 +266,18 @@ export const ConfigSchema = Type.Object(
         }),
         sample_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Share kept under overload: sample.' }),
         upstream_body_bytes: Type.Integer({ minimum: 0, maximum: 65536, default: 4096, description: 'How much of an upstream 4xx/5xx body is kept in the log.' }),
+        replay: Type.Boolean({
+          default: true,
+          description:
+            'Keep a replay record with each entry (query, client address, headers with every credential replaced by a placeholder, the established identity and verified token claims) so `pinpoint impact` can replay logged requests against a new config. Secrets are never stored (docs/call-log.md).',
+        }),
+        replay_body_bytes: Type.Integer({
+          minimum: 0,
+          maximum: 65536,
+          default: 0,
+          description:
+            'How much of a request body that a policy buffered anyway is kept in the replay record. 0 (default) keeps none: bodies can hold personal data. Requests whose deciding policy needs a body that was not kept are reported as not replayable.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'The call log: one entry per request in the embedded SQLite store (docs/call-log.md).' },
     ),
@@ -276,11 +299,12 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Alerts raised by the gateway.' },
     ),
-    upstreams: Type.Record(Id, Upstream, { description: 'Named groups of targets.' }),
+    upstreams: Type.Record(Id, Upstream, { default: {}, description: 'Named groups of targets.' }),
+    ai: AiSchema,
     policies: Type.Record(Id, PolicyInstance, { default: {}, description: 'Policy instances by id.' }),
     global: Type.Object({ policies: PolicyRefs }, { additionalProperties: false, default: {}, description: 'Policies applied to every route.' }),
     consumers: Type.Array(Consumer, { default: [], description: 'Known callers and their credentials.' }),
-    routes: Type.Array(Route, { minItems: 1, description: 'What the gateway serves: host, paths and methods mapped to an upstream, with policies.' }),
+    routes: Type.Array(Route, { minItems: 1, description: 'What the gateway serves: host, paths and methods mapped to an upstream (or the AI gateway, or a prompt API), with policies.' }),
   },
   { additionalProperties: false, title: 'Pinpoint gateway configuration' },
 );

@@ -27,8 +27,8 @@ function ask(w: Worker, command: FixtureCommand): Promise<FixtureReply> {
   });
 }
 
-function forkWorker(): Promise<Worker> {
-  const w = cluster.fork();
+function forkWorker(env: Record<string, string> = {}): Promise<Worker> {
+  const w = cluster.fork(env);
   return new Promise((resolve, reject) => {
     const on = (m: FixtureReply): void => {
       if (m.reply !== 'ready') return;
@@ -56,7 +56,8 @@ void describe('ClusterCounterStore across real worker processes', () => {
     // execArgv: [] so the workers do not inherit the test runner's flags; TypeScript runs by type stripping.
     cluster.setupPrimary({ exec: path.join(import.meta.dirname, 'cluster-worker.fixture.ts'), execArgv: [] });
     host = attachCounterHost(cluster);
-    workers = await Promise.all([forkWorker(), forkWorker()]);
+    // Two consumers of one team: the ai-limits fixture policy has a per-team limit.
+    workers = await Promise.all([forkWorker({ FIXTURE_CONSUMER: 'alice' }), forkWorker({ FIXTURE_CONSUMER: 'bob' })]);
   });
 
   after(async () => {
@@ -86,6 +87,31 @@ void describe('ClusterCounterStore across real worker processes', () => {
     const codes = replies.flatMap((r) => r.codes ?? []);
     assert.equal(codes.length, 6);
     assert.ok(codes.every((c) => c === 'RATE_LIMIT_EXCEEDED'), codes.join(', '));
+  });
+
+  void test('metered adds from two workers all count, and a worker\u2019s meter check sees them', async () => {
+    const w = { windowStart: NOW, windowEnd: NOW + 60_000 };
+    await Promise.all(workers.map((wk) => ask(wk, { cmd: 'add', key: 'tokens', n: 50, amount: 3, ...w })));
+    assert.equal(host.store.meter('tokens', 1000, w.windowStart, w.windowEnd, NOW).used, 300);
+    const [first] = workers as [Worker, Worker];
+    const r = (await ask(first, { cmd: 'meter', key: 'tokens', limit: 300, ...w, now: NOW + 1000 })).result as OpResult;
+    assert.deepEqual(r, { ok: false, available: 0, retryAfterMs: 59_000, resetMs: 59_000, used: 300 });
+  });
+
+  void test('ai-limits: a team limit is one allowance across workers, for requests and for tokens', async () => {
+    const replies = await Promise.all(workers.map((w) => ask(w, { cmd: 'ai', n: 8, now: NOW, tokens: 0 })));
+    assert.equal(replies.reduce((a, r) => a + (r.allowed ?? 0), 0), 10);
+    const codes = replies.flatMap((r) => r.codes ?? []);
+    assert.deepEqual([...new Set(codes)], ['AI_RPM_EXCEEDED']);
+    assert.equal(codes.length, 6);
+
+    // Ten minutes on, the request rate is full again; alice's worker uses 1500 of the team's 1000
+    // tokens per minute, so bob's worker is refused in the same minute.
+    const later = NOW + 600_000;
+    const [alice, bob] = workers as [Worker, Worker];
+    assert.equal((await ask(alice, { cmd: 'ai', n: 1, now: later, tokens: 1500 })).allowed, 1);
+    assert.deepEqual((await ask(bob, { cmd: 'ai', n: 1, now: later + 1000, tokens: 0 })).codes, ['AI_TPM_EXCEEDED']);
+    assert.equal((await ask(bob, { cmd: 'ai', n: 1, now: later + 60_000, tokens: 0 })).allowed, 1, 'the next minute starts afresh');
   });
 
   void test('concurrency slots are global; a worker that dies gives its slots back', async () => {
@@ -157,6 +183,16 @@ void describe('ClusterCounterStore worker side', () => {
     s.close();
   });
 
+  void test('add sends one unanswered message; amounts that are not positive are not sent', () => {
+    const ch = new FakeChannel();
+    const s = new ClusterCounterStore({ channel: ch, timeoutMs: 1000 });
+    s.add('k', 12, NOW, NOW + 60_000);
+    s.add('k', 0, NOW, NOW + 60_000);
+    s.add('k', Number.NaN, NOW, NOW + 60_000);
+    assert.deepEqual(ch.sent, [{ type: 'pinpoint:counters:add', key: 'k', amount: 12, windowStart: NOW, windowEnd: NOW + 60_000 }]);
+    s.close();
+  });
+
   void test('a send failure rejects at once; close rejects what is pending', async () => {
     const ch = new FakeChannel();
     ch.send = (_m, _h, _o, cb) => {
@@ -190,6 +226,23 @@ void describe('attachCounterHost message handling', () => {
     fake.emit('message', worker, { type: 'something-else' });
     assert.equal(inbox.length, 1, 'other messages are not ours');
     assert.equal(host.store.stats().keys, 0);
+    host.detach();
+  });
+
+  void test('an add is applied to the primary\u2019s store; a malformed one is ignored', () => {
+    const fake = new EventEmitter();
+    const host = attachCounterHost(fake as unknown as Pick<Cluster, 'on' | 'off'>);
+    const { worker, inbox } = fakeWorker(2);
+    const w = { windowStart: NOW, windowEnd: NOW + 60_000 };
+    fake.emit('message', worker, { type: 'pinpoint:counters:add', key: 'm', amount: 7, ...w });
+    fake.emit('message', worker, { type: 'pinpoint:counters:add', key: 'm', amount: '7', ...w });
+    fake.emit('message', worker, { type: 'pinpoint:counters:add', key: 'm', amount: 7, windowStart: NOW });
+    assert.equal(host.store.meter('m', 100, w.windowStart, w.windowEnd, NOW).used, 7);
+    assert.deepEqual(inbox, [], 'adds are not answered');
+    fake.emit('message', worker, { type: 'pinpoint:counters:run', id: 9, now: NOW, peek: false, ops: [{ kind: 'meter', key: 'm', limit: 7, windowStart: NOW, windowEnd: 'later' }] });
+    assert.deepEqual(inbox, [{ type: 'pinpoint:counters:result', id: 9, error: 'malformed counter op' }]);
+    fake.emit('message', worker, { type: 'pinpoint:counters:run', id: 10, now: NOW, peek: false, ops: [{ kind: 'meter', key: 'm', limit: 7, ...w }] });
+    assert.equal((inbox[1] as { results?: OpResult[] } | undefined)?.results?.[0]?.ok, false);
     host.detach();
   });
 

@@ -11,19 +11,24 @@
  * Protocol (JSON over the IPC channel, the cluster default serialization):
  * - worker → primary `{ type: 'pinpoint:counters:run', id, ops, now, peek }`, answered by
  *   primary → worker `{ type: 'pinpoint:counters:result', id, results }` or `{ …, id, error }`;
- * - worker → primary `{ type: 'pinpoint:counters:release', key }`, not answered.
- * A worker that hears nothing within `timeoutMs` rejects the run; the rate-limit policy then
- * applies its `on_store_error` setting.
+ * - worker → primary `{ type: 'pinpoint:counters:release', key }`, not answered;
+ * - worker → primary `{ type: 'pinpoint:counters:add', key, amount, windowStart, windowEnd }`
+ *   (metering, e.g. an AI response's tokens), not answered: the IPC channel delivers one worker's
+ *   messages in order, so a worker's later run already sees its own adds, and the primary applies
+ *   each add atomically, so concurrent adds from several workers all count.
+ * A worker that hears nothing within `timeoutMs` rejects the run; the rate-limit and ai-limits
+ * policies then apply their `on_store_error` setting.
  *
  * Wiring (src/server/cluster.ts): in the primary, `attachCounterHost(cluster)` before forking; in
  * each worker, `setCounterStore(new ClusterCounterStore())` before the config is compiled.
  */
 import type { Cluster, Worker } from 'node:cluster';
 import { MemoryCounterStore } from './memory.ts';
-import type { CounterOp, CounterStore, OpResult } from './types.ts';
+import type { CounterOp, MeteredCounterStore, OpResult } from './types.ts';
 
 const RUN = 'pinpoint:counters:run';
 const RELEASE = 'pinpoint:counters:release';
+const ADD = 'pinpoint:counters:add';
 const RESULT = 'pinpoint:counters:result';
 
 interface RunMessage {
@@ -37,6 +42,14 @@ interface RunMessage {
 interface ReleaseMessage {
   readonly type: typeof RELEASE;
   readonly key: string;
+}
+
+interface AddMessage {
+  readonly type: typeof ADD;
+  readonly key: string;
+  readonly amount: number;
+  readonly windowStart: number;
+  readonly windowEnd: number;
 }
 
 interface ResultMessage {
@@ -62,6 +75,8 @@ function isOp(v: unknown): v is CounterOp {
       return finite(v.limit) && finite(v.windowStart) && finite(v.windowEnd);
     case 'concurrency':
       return finite(v.max);
+    case 'meter':
+      return finite(v.limit) && finite(v.windowStart) && finite(v.windowEnd);
     default:
       return false;
   }
@@ -73,6 +88,10 @@ function isRun(m: unknown): m is RunMessage {
 
 function isRelease(m: unknown): m is ReleaseMessage {
   return isObject(m) && m.type === RELEASE && typeof m.key === 'string';
+}
+
+function isAdd(m: unknown): m is AddMessage {
+  return isObject(m) && m.type === ADD && typeof m.key === 'string' && finite(m.amount) && finite(m.windowStart) && finite(m.windowEnd);
 }
 
 function isResult(m: unknown): m is ResultMessage {
@@ -101,6 +120,11 @@ export function attachCounterHost(cluster: Pick<Cluster, 'on' | 'off'>, store: M
   const held = new Map<number, Map<string, number>>();
 
   const onMessage = (worker: Worker, m: unknown): void => {
+    if (isAdd(m)) {
+      // The store ignores amounts that are not positive and empty windows.
+      store.add(m.key, m.amount, m.windowStart, m.windowEnd);
+      return;
+    }
     if (isRelease(m)) {
       const mine = held.get(worker.id);
       const n = mine?.get(m.key);
@@ -200,7 +224,7 @@ const LATE_LIMIT = 1000;
  * @example
  * if (cluster.isWorker) setCounterStore(new ClusterCounterStore({ timeoutMs: 500 }));
  */
-export class ClusterCounterStore implements CounterStore {
+export class ClusterCounterStore implements MeteredCounterStore {
   readonly #channel: IpcChannel;
   readonly #timeoutMs: number;
   readonly #pending = new Map<number, Pending>();
@@ -249,6 +273,22 @@ export class ClusterCounterStore implements CounterStore {
     try {
       // Fire and forget: if the channel is gone the worker is going too, and the primary gives
       // back every slot of an exited worker.
+      send.call(this.#channel, message, undefined, undefined, () => {});
+    } catch {
+      // Same as above.
+    }
+  }
+
+  /**
+   * Sends the amount to the primary, not answered. If the channel is gone the amount is lost: this
+   * worker is going away, and a meter errs on the side of the caller (under-counts) rather than
+   * failing a response that already happened.
+   */
+  add(key: string, amount: number, windowStart: number, windowEnd: number): void {
+    const send = this.#channel.send;
+    if (send === undefined || !Number.isFinite(amount) || amount <= 0) return;
+    const message: AddMessage = { type: ADD, key, amount, windowStart, windowEnd };
+    try {
       send.call(this.#channel, message, undefined, undefined, () => {});
     } catch {
       // Same as above.

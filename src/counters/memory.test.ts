@@ -186,6 +186,94 @@ void describe('quota (fixed UTC windows)', () => {
   });
 });
 
+void describe('meter (metered amounts over fixed windows)', () => {
+  const MIN = 60_000;
+  const minute = (at: number): { start: number; end: number } => {
+    const start = Math.floor(at / MIN) * MIN;
+    return { start, end: start + MIN };
+  };
+
+  void test('checks used < limit without counting; add grows it; the next window starts at zero', () => {
+    const s = store();
+    const at = T0 + 15_000;
+    const w = minute(at);
+    const rows: readonly [add: number, want: Partial<OpResult>][] = [
+      [0, { ok: true, available: 100, used: 0, retryAfterMs: 0, resetMs: 45_000 }],
+      [70, { ok: true, available: 30, used: 70 }],
+      [29, { ok: true, available: 1, used: 99 }],
+      // The request that crosses the limit was let through; now used >= limit refuses.
+      [41, { ok: false, available: 0, used: 140, retryAfterMs: 45_000, resetMs: 45_000 }],
+    ];
+    rows.forEach(([amount, want], i) => {
+      if (amount > 0) s.add('tpm', amount, w.start, w.end);
+      for (let n = 0; n < 3; n++) {
+        const r = s.meter('tpm', 100, w.start, w.end, at);
+        for (const [k, v] of Object.entries(want)) assert.equal(r[k as keyof OpResult], v, `row ${i} check ${n} ${k}: ${JSON.stringify(r)}`);
+      }
+    });
+    const next = minute(w.end);
+    assert.deepEqual(s.meter('tpm', 100, next.start, next.end, next.start), { ok: true, available: 100, retryAfterMs: 0, resetMs: MIN, used: 0 });
+    s.add('tpm', 5, next.start, next.end);
+    assert.equal(s.meter('tpm', 100, next.start, next.end, next.start).used, 5, 'the old window\u2019s 140 did not carry over');
+  });
+
+  void test('a run of meter ops never writes, peek or not', () => {
+    const s = store();
+    const w = minute(T0);
+    const ops: CounterOp[] = [{ kind: 'meter', key: 'm', limit: 10, windowStart: w.start, windowEnd: w.end }];
+    for (let i = 0; i < 5; i++) assert.equal(s.run(ops, T0, false)[0]?.available, 10);
+    assert.equal(s.stats().keys, 0);
+  });
+
+  void test('all-or-nothing: a spent meter stops the rate token from being taken', () => {
+    const s = store();
+    const w = minute(T0);
+    s.add('m', 10, w.start, w.end);
+    const rs = s.run([{ kind: 'gcra', key: 'r', emissionIntervalMs: 1000, burstToleranceMs: 0 }, { kind: 'meter', key: 'm', limit: 10, windowStart: w.start, windowEnd: w.end }], T0, false);
+    assert.deepEqual(rs.map((r) => r.ok), [true, false]);
+    assert.equal(s.gcra('r', 1000, 0, T0, true).ok, true, 'the rate token was not spent');
+  });
+
+  void test('add ignores amounts that are not positive finite numbers, and empty windows', () => {
+    const s = store();
+    const w = minute(T0);
+    for (const amount of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) s.add('m', amount, w.start, w.end);
+    s.add('m', 5, w.start, w.start);
+    assert.equal(s.stats().keys, 0);
+    s.add('m', 0.5, w.start, w.end);
+    s.add('m', 0.25, w.start, w.end);
+    assert.equal(s.meter('m', 1, w.start, w.end, T0).used, 0.75, 'fractional amounts (micro-dollars) add up');
+  });
+
+  void test('clock skew: an add or a check for an earlier window counts in the newer one', () => {
+    const s = store();
+    const d1 = { start: Date.parse('2026-06-01T00:00:00Z'), end: Date.parse('2026-06-02T00:00:00Z') };
+    const d2 = { start: d1.end, end: d1.end + 86_400_000 };
+    s.add('day', 300, d2.start, d2.end);
+    // A worker whose clock lags a few ms is still on day 1.
+    s.add('day', 200, d1.start, d1.end);
+    assert.equal(s.meter('day', 1000, d2.start, d2.end, d2.start + 1).used, 500);
+    assert.equal(s.meter('day', 500, d1.start, d1.end, d2.start - 5).ok, false);
+  });
+
+  void test('adds of new keys respect maxKeys', () => {
+    const s = store({ maxKeys: 100 });
+    const w = minute(T0);
+    for (let i = 0; i < 150; i++) s.add(`m${i}`, 1, w.start, w.end);
+    assert.ok(s.stats().keys <= 100, `keys ${s.stats().keys}`);
+    assert.ok(s.stats().evicted >= 50);
+  });
+
+  void test('sweep drops a meter when its window ends', () => {
+    const s = store();
+    const w = minute(T0);
+    s.add('m', 1, w.start, w.end);
+    assert.equal(s.sweep(w.end - 1), 0);
+    assert.equal(s.sweep(w.end), 1);
+    assert.equal(s.stats().keys, 0);
+  });
+});
+
 void describe('concurrency', () => {
   void test('acquire up to max, refuse, release frees one slot', () => {
     const s = store();

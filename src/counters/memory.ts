@@ -2,16 +2,16 @@
  * In-process counters: a Map, synchronous, bounded.
  *
  * Memory stays bounded two ways:
- * - every rate and quota entry carries the moment it stops mattering (a GCRA bucket is full again
- *   at its TAT; a quota window ends) and a periodic sweep deletes entries past it; a concurrency
- *   entry is deleted as soon as its last slot is released;
+ * - every rate, quota and meter entry carries the moment it stops mattering (a GCRA bucket is full
+ *   again at its TAT; a quota or meter window ends) and a periodic sweep deletes entries past it; a
+ *   concurrency entry is deleted as soon as its last slot is released;
  * - a hard cap on entries (`maxKeys`): when full, a sweep runs first; if that frees nothing, the
  *   oldest entries are dropped. Dropping a live entry forgets that caller's usage, i.e. fails open
  *   for it, which is the right side to fail on for a limiter whose memory is being flooded with
  *   keys (say, per-IP limits under a spoofed-address flood). Drops are counted in {@link stats}.
  *   Concurrency slots are never dropped: they are bounded by the requests in flight.
  */
-import { EPS_MS, type ConcurrencyOp, type CounterOp, type CounterStore, type GcraOp, type OpResult, type QuotaOp } from './types.ts';
+import { EPS_MS, type ConcurrencyOp, type CounterOp, type GcraOp, type MeteredCounterStore, type MeterOp, type OpResult, type QuotaOp } from './types.ts';
 
 export { EPS_MS } from './types.ts';
 
@@ -30,10 +30,18 @@ interface QuotaEntry {
   readonly expiresAt: number;
 }
 
-type Entry = GcraEntry | QuotaEntry;
+interface MeterEntry {
+  readonly kind: 'meter';
+  readonly windowStart: number;
+  /** Amount added in this window (tokens, micro-dollars). */
+  readonly used: number;
+  readonly expiresAt: number;
+}
+
+type Entry = GcraEntry | QuotaEntry | MeterEntry;
 
 export interface MemoryCounterStoreOptions {
-  /** Most rate/quota entries kept (default 1,000,000, roughly 150 MB at worst). */
+  /** Most rate/quota/meter entries kept (default 1,000,000, roughly 150 MB at worst). */
   readonly maxKeys?: number;
   /** How often expired entries are swept, ms (default 60,000; 0 disables the timer). */
   readonly sweepIntervalMs?: number;
@@ -56,7 +64,7 @@ type Staged = { readonly key: string; readonly entry: Entry } | { readonly key: 
  * const store = new MemoryCounterStore();
  * const [r] = store.run([{ kind: 'gcra', key: 'k', emissionIntervalMs: 600, burstToleranceMs: 59400 }], Date.now(), false);
  */
-export class MemoryCounterStore implements CounterStore {
+export class MemoryCounterStore implements MeteredCounterStore {
   readonly #entries = new Map<string, Entry>();
   readonly #inFlight = new Map<string, number>();
   readonly #maxKeys: number;
@@ -91,6 +99,9 @@ export class MemoryCounterStore implements CounterStore {
         case 'concurrency':
           r = this.#concurrency(op, staged);
           break;
+        case 'meter':
+          r = this.#meter(op, now, staged);
+          break;
       }
       if (!r.ok) allOk = false;
       results.push(r);
@@ -107,6 +118,25 @@ export class MemoryCounterStore implements CounterStore {
   /** One quota check (see {@link QuotaOp}). */
   quota(key: string, limit: number, windowStart: number, windowEnd: number, now: number, peekOnly: boolean): OpResult {
     return this.run([{ kind: 'quota', key, limit, windowStart, windowEnd }], now, peekOnly)[0] as OpResult;
+  }
+
+  /** One meter check (see {@link MeterOp}); never changes anything. */
+  meter(key: string, limit: number, windowStart: number, windowEnd: number, now: number): OpResult {
+    return this.run([{ kind: 'meter', key, limit, windowStart, windowEnd }], now, true)[0] as OpResult;
+  }
+
+  add(key: string, amount: number, windowStart: number, windowEnd: number): void {
+    if (!Number.isFinite(amount) || amount <= 0 || !Number.isFinite(windowStart) || !(windowEnd > windowStart)) return;
+    const e = this.#entries.get(key);
+    // The same rule as the meter check: a meter of this window, or of a later one (a worker whose
+    // clock lags), grows; an older one is over and the amount starts the new window.
+    const entry: MeterEntry =
+      e?.kind === 'meter' && e.windowStart >= windowStart
+        ? { kind: 'meter', windowStart: e.windowStart, used: e.used + amount, expiresAt: e.expiresAt }
+        : { kind: 'meter', windowStart, used: amount, expiresAt: windowEnd };
+    // No request time here: windowStart is never later than now, so a sweep at windowStart while
+    // making room can only under-sweep, never drop a live entry early.
+    this.#commit({ key, entry }, windowStart);
   }
 
   /** Takes one slot of `max` (see {@link ConcurrencyOp}); `inFlight` is the count before this request. */
@@ -187,6 +217,17 @@ export class MemoryCounterStore implements CounterStore {
     if (used >= op.limit) return { ok: false, available: 0, retryAfterMs: resetMs, resetMs };
     staged.push({ key: op.key, entry: { kind: 'quota', windowStart, count: used + 1, expiresAt: windowEnd } });
     return { ok: true, available: op.limit - used, retryAfterMs: 0, resetMs };
+  }
+
+  /** Reads a meter; stages nothing, so a run's all-or-nothing commit never touches it. */
+  #meter(op: MeterOp, now: number, staged: readonly Staged[]): OpResult {
+    const e = this.#entry(op.key, staged);
+    const current = e?.kind === 'meter' && e.windowStart >= op.windowStart ? e : undefined;
+    const used = current?.used ?? 0;
+    const windowEnd = current !== undefined ? current.expiresAt : op.windowEnd;
+    const resetMs = Math.max(0, windowEnd - now);
+    if (used >= op.limit) return { ok: false, available: 0, retryAfterMs: resetMs, resetMs, used };
+    return { ok: true, available: op.limit - used, retryAfterMs: 0, resetMs, used };
   }
 
   #concurrency(op: ConcurrencyOp, staged: Staged[]): OpResult {

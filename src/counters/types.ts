@@ -1,5 +1,5 @@
 /**
- * The counter store contract: the only state a stateful policy (rate-limit) touches. Policies
+ * The counter store contract: the only state a stateful policy (rate-limit, ai-limits) touches. Policies
  * depend on this interface, never on an implementation, so `decide` stays pure and testable with
  * a fake clock, and the same policy runs against an in-process map, the cluster primary, or (later)
  * Redis.
@@ -19,6 +19,14 @@
  * - `concurrency`: a process that dies cannot release its slots, so Redis needs leases: a sorted set
  *   of lease ids scored by expiry, `ZREMRANGEBYSCORE` of dead leases, `ZCARD < max`, `ZADD`. The
  *   lease id comes back in {@link OpResult.lease} and is handed to {@link CounterStore.release}.
+ * - `meter`: the same per-window key as a quota (`<key>:<windowStart>`), only read (`GET`, absent
+ *   = 0) and compared with the limit inside the script; it never writes, so it cannot make a run
+ *   partly committed.
+ * - {@link MeteredCounterStore.add}: one `INCRBY <key>:<windowStart> <amount>` (`INCRBYFLOAT` for
+ *   fractional amounts) + `PEXPIREAT <windowEnd>`, outside any script: adding is commutative, so
+ *   adds from many gateways need no ordering. Per-window keys make the "newer window wins" rule of
+ *   the memory store implicit; an add for a window that already ended writes a key nobody reads,
+ *   which expires at once.
  * - `now` comes from the caller (the request's `facts.now`), not from Redis `TIME`, so decisions
  *   are reproducible in tests; gateways sharing Redis need synchronised clocks (NTP) either way.
  */
@@ -65,7 +73,25 @@ export interface ConcurrencyOp {
   readonly max: number;
 }
 
-export type CounterOp = GcraOp | QuotaOp | ConcurrencyOp;
+/**
+ * A metered amount over a fixed window [windowStart, windowEnd) (tokens in a minute, micro-dollars
+ * in a UTC day): conforms while the amount used so far is below `limit`. Unlike a quota it never
+ * counts anything itself: the amount is only known after the request (an AI response's usage) and
+ * is added by {@link MeteredCounterStore.add}. A run with a meter op therefore changes the meter
+ * in no case, and `ok` means `used < limit`; the request that crosses the limit is let through,
+ * and the next one is refused (the same way providers enforce token limits).
+ */
+export interface MeterOp {
+  readonly kind: 'meter';
+  readonly key: string;
+  readonly limit: number;
+  /** ms since the epoch. */
+  readonly windowStart: number;
+  /** ms since the epoch (exclusive). */
+  readonly windowEnd: number;
+}
+
+export type CounterOp = GcraOp | QuotaOp | ConcurrencyOp | MeterOp;
 
 /**
  * The state of one counter as this request found it, BEFORE this request is counted (callers
@@ -85,6 +111,8 @@ export interface OpResult {
   readonly resetMs: number;
   /** Concurrency only, when a store hands out leases (Redis); pass it back to release. */
   readonly lease?: string;
+  /** Meter only: the amount used in the current window (may exceed the limit). `available` is `max(0, limit − used)`. */
+  readonly used?: number;
 }
 
 export interface CounterStore {
@@ -98,4 +126,20 @@ export interface CounterStore {
   run(ops: readonly CounterOp[], now: number, peekOnly: boolean): MaybePromise<readonly OpResult[]>;
   /** Gives back one concurrency slot taken by a committed `run`. Never throws; unknown keys are ignored. */
   release(key: string, lease?: string): void;
+}
+
+/**
+ * A store that also meters amounts ({@link MeterOp}). A separate interface so that stores written
+ * for request counting alone (test doubles among them) stay valid {@link CounterStore}s; both
+ * stores of this folder implement it.
+ */
+export interface MeteredCounterStore extends CounterStore {
+  /**
+   * Adds `amount` to the meter `key` for the window [windowStart, windowEnd). A meter from an
+   * earlier window is replaced (the amount starts it afresh); one from this window or, with clock
+   * skew between processes, a later one, grows. Fire and forget: never throws, never rejects; an
+   * amount that is not a positive finite number, or an empty window, is ignored. Dry runs never
+   * call it (they have no usage to add).
+   */
+  add(key: string, amount: number, windowStart: number, windowEnd: number): void;
 }

@@ -32,9 +32,27 @@ export function hashKey(key: string): string {
 
 export class KeyIndex {
   readonly #byHash: Map<string, KeyRecord>;
+  /** By key id, built on first use: only replays (`pinpoint impact`) look keys up by id. */
+  #byId: Map<string, KeyRecord> | undefined;
 
   private constructor(byHash: Map<string, KeyRecord>) {
     this.#byHash = byHash;
+  }
+
+  /** The key with this id; undefined when none. */
+  byId(id: string): KeyRecord | undefined {
+    this.#byId ??= new Map([...this.records()].map((r) => [r.id, r]));
+    return this.#byId.get(id);
+  }
+
+  /** Every key, in config order. */
+  records(): IterableIterator<KeyRecord> {
+    return this.#byHash.values();
+  }
+
+  /** The key whose SHA-256 is `digest`; undefined when none. Replays use it to follow a key across configs. */
+  byDigest(digest: Buffer): KeyRecord | undefined {
+    return this.#byHash.get(digest.toString('hex'));
   }
 
   /** Looks a presented key up; undefined when unknown. */

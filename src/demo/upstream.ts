@@ -2,6 +2,11 @@
  * The bundled demo upstream: a tiny orders service. It trusts the gateway and has no auth of its
  * own, except one rule to show an upstream denial: orders of more than 1000 units answer 403
  * from the upstream itself (attributed layer=upstream by the gateway).
+ *
+ * It also plays a tiny OpenAI-compatible model server under /llm/v1 (the demo's AI provider, so
+ * the AI gateway can be tried with no account anywhere): the "demo-echo" model answers
+ * `echo: <last user message>`, streamed or not, and a user message containing "overloaded"
+ * gets the provider-style 503, to show how a provider's error is attributed.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,6 +56,12 @@ export async function startDemoUpstream(port: number, host = '127.0.0.1'): Promi
       });
       return;
     }
+    if (req.method === 'POST' && path === '/llm/v1/chat/completions') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => demoModel(res, Buffer.concat(chunks).toString('utf8'), send));
+      return;
+    }
     send(res, 404, { error: 'not found' });
   });
   await new Promise<void>((resolve, reject) => {
@@ -58,4 +69,45 @@ export async function startDemoUpstream(port: number, host = '127.0.0.1'): Promi
     server.listen(port, host, () => resolve());
   });
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+interface DemoChat {
+  model?: string;
+  stream?: boolean;
+  messages?: { role?: string; content?: unknown }[];
+}
+
+function demoModel(res: ServerResponse, text: string, send: (res: ServerResponse, status: number, body: unknown) => void): void {
+  let body: DemoChat;
+  try {
+    body = JSON.parse(text) as DemoChat;
+  } catch {
+    send(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error', param: null, code: null } });
+    return;
+  }
+  const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
+  const said = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '');
+  if (said.includes('overloaded')) {
+    res.setHeader('x-request-id', 'req_demo_overloaded');
+    send(res, 503, { error: { message: 'The demo model is overloaded. Please try again later.', type: 'server_error', param: null, code: 'overloaded' } });
+    return;
+  }
+  const reply = `echo: ${said}`;
+  const usage = { prompt_tokens: Math.ceil(said.length / 4), completion_tokens: Math.ceil(reply.length / 4), total_tokens: 0 };
+  usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+  const id = `chatcmpl-demo${Date.now()}`;
+  const created = Math.floor(Date.now() / 1000);
+  const model = body.model ?? 'demo-echo';
+  if (body.stream !== true) {
+    send(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }], usage });
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const chunk = (delta: object, finish: string | null): string =>
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  res.write(chunk({ role: 'assistant', content: '' }, null));
+  for (const word of reply.split(/(?<= )/)) res.write(chunk({ content: word }, null));
+  res.write(chunk({}, 'stop'));
+  res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
+  res.end('data: [DONE]\n\n');
 }

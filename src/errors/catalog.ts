@@ -31,6 +31,9 @@ import { ORIGIN_CODES } from '../policies/origin/codes.ts';
 import { CONTENT_TYPE_CODES } from '../policies/content-type/codes.ts';
 import { REQUIRED_HEADERS_CODES } from '../policies/required-headers/codes.ts';
 import { OPENAPI_CODES } from '../policies/openapi-validate/codes.ts';
+import { AI_LIMITS_CODES } from '../policies/ai-limits/codes.ts';
+import { AI_GUARDRAILS_CODES } from '../policies/ai-guardrails/codes.ts';
+import { AI_CODES } from '../ai/codes.ts';
 
 export type { CatalogEntry, Layer, ProxyErrorType } from './entry.ts';
 
@@ -191,7 +194,7 @@ const CORE_CODES = {
  * code that emits them; they are merged here. A spread would let one section silently replace
  * another's code, so the merge refuses duplicates at load.
  */
-const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES, JWT_CODES, BASIC_AUTH_CODES, INTROSPECTION_CODES, RBAC_CODES, OWNERSHIP_CODES, RATE_LIMIT_CODES, CORS_CODES, CSRF_CODES, ORIGIN_CODES, CONTENT_TYPE_CODES, REQUIRED_HEADERS_CODES, OPENAPI_CODES] as const;
+const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES, JWT_CODES, BASIC_AUTH_CODES, INTROSPECTION_CODES, RBAC_CODES, OWNERSHIP_CODES, RATE_LIMIT_CODES, CORS_CODES, CSRF_CODES, ORIGIN_CODES, CONTENT_TYPE_CODES, REQUIRED_HEADERS_CODES, OPENAPI_CODES, AI_LIMITS_CODES, AI_GUARDRAILS_CODES, AI_CODES] as const;
 
 export const CATALOG = {
   ...CORE_CODES,
@@ -209,6 +212,9 @@ export const CATALOG = {
   ...CONTENT_TYPE_CODES,
   ...REQUIRED_HEADERS_CODES,
   ...OPENAPI_CODES,
+  ...AI_LIMITS_CODES,
+  ...AI_GUARDRAILS_CODES,
+  ...AI_CODES,
 } as const satisfies Record<string, CatalogEntry>;
 
 {

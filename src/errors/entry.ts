@@ -8,6 +8,7 @@ export type ProxyErrorType =
   | 'http_request_error'
   | 'destination_not_found'
   | 'destination_unavailable'
+  | 'destination_ip_prohibited'
   | 'dns_error'
   | 'connection_refused'
   | 'connection_terminated'

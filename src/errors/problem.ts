@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Evidence } from '../pipeline/types.ts';
 import { CATALOG, renderTemplate, type Code, type Layer } from './catalog.ts';
+import { envelopeBody, type Envelope } from './envelopes.ts';
 
 export interface ProblemInput {
   readonly code: Code;
@@ -22,6 +23,11 @@ export interface ProblemInput {
   /** Extra headers (WWW-Authenticate, Allow, Retry-After). */
   readonly headers?: Readonly<Record<string, string>>;
   readonly typeBase: string;
+  /**
+   * The body's shape: RFC 9457 problem details (default), or on AI routes the client protocol's
+   * own error object carrying the same members (src/errors/envelopes.ts).
+   */
+  readonly envelope?: Envelope;
 }
 
 export interface ProblemBody {
@@ -69,7 +75,7 @@ export function proxyStatus(code: Code): string {
 export function problemHeaders(p: ProblemInput): Record<string, string> {
   const entry = CATALOG[p.code];
   const h: Record<string, string> = {
-    'content-type': 'application/problem+json',
+    'content-type': p.envelope === undefined || p.envelope === 'problem' ? 'application/problem+json' : 'application/json',
     'cache-control': 'no-store',
     'proxy-status': proxyStatus(p.code),
     'x-pinpoint-code': p.code,
@@ -85,7 +91,8 @@ export function problemHeaders(p: ProblemInput): Record<string, string> {
 
 /** Writes the problem response and returns the body's length. For HEAD, headers only (RFC 9110 §9.3.2). */
 export function sendProblem(res: ServerResponse, p: ProblemInput, method: string): number {
-  const body = JSON.stringify(problemBody(p));
+  const problem = problemBody(p);
+  const body = JSON.stringify(p.envelope === undefined || p.envelope === 'problem' ? problem : envelopeBody(p.envelope, problem));
   const headers = problemHeaders(p);
   const length = Buffer.byteLength(body);
   headers['content-length'] = String(length);

@@ -47,9 +47,17 @@ const ALL_STAGES: readonly Stage[] = Object.freeze([
     type: 'rate-limit',
     reason: 'Counts authenticated, authorized calls by consumer; before the body checks so an over-limit caller costs no parsing.',
   },
+  {
+    type: 'ai-limits',
+    reason: 'AI requests, tokens and spend per consumer and team: after the request-rate limits, so a caller over its plain rate spends no token budget check.',
+  },
   { type: 'content-type', reason: 'A header check (415) before anything parses the body.' },
   { type: 'required-headers', reason: 'Header presence and shape, still before the body is read.' },
   { type: 'openapi-validate', reason: 'Reads and validates the body against the API document: the most expensive check, so the last one.' },
+  {
+    type: 'ai-guardrails',
+    reason: 'Reads the prompt itself (injection patterns, denied topics, token ceiling, secret masking): after the cheaper body schema check, and before the transform so it sees what the client sent.',
+  },
   {
     type: 'request-transform',
     reason: 'Changes what goes upstream only after every decision, e.g. strips the credential the authenticators needed.',

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { mergeConsumer, type PlannedPolicy } from './plan.ts';
-import type { CompiledPolicy, Decision, Deny, DecisionContext, Identity, RequestFacts, RequestTransform, TraceEntry } from './types.ts';
+import type { AiProtocol, AiUsage, CompiledPolicy, Decision, Deny, DecisionContext, Identity, RequestFacts, RequestTransform, TraceEntry } from './types.ts';
 
 export interface Verdict {
   readonly allowed: boolean;
@@ -33,6 +33,10 @@ export interface Verdict {
   readonly transforms: readonly RequestTransform[];
   /** To call when the exchange ends (concurrency slots); empty when none. */
   readonly releases: readonly (() => void)[];
+  /** The body to send on instead of the client's (last policy that set one wins). */
+  readonly replaceBody: Buffer | undefined;
+  /** To call with an AI exchange's usage once known; empty when none. */
+  readonly charges: readonly ((u: AiUsage) => void)[];
 }
 
 export interface ConsumerPolicies {
@@ -42,6 +46,7 @@ export interface ConsumerPolicies {
 export interface EvaluateOptions {
   readonly dryRun?: boolean;
   readonly body?: () => Promise<Buffer>;
+  readonly protocol?: AiProtocol | undefined;
 }
 
 /** Cache of merged plans per (plan, position, consumer); plans are immutable so this never goes stale. */
@@ -98,6 +103,9 @@ class Run {
   responseHeaders: Record<string, string> | undefined;
   transforms: RequestTransform[] | undefined;
   releases: (() => void)[] | undefined;
+  replaceBody: Buffer | undefined;
+  charges: ((u: AiUsage) => void)[] | undefined;
+  readonly protocol: AiProtocol | undefined;
   readonly facts: RequestFacts;
   readonly routeId: string | undefined;
   readonly consumers: ConsumerPolicies;
@@ -113,13 +121,14 @@ class Run {
     this.trace = trace;
     this.dryRun = opts.dryRun === true;
     this.body = opts.body ?? NO_BODY;
+    this.protocol = opts.protocol;
   }
 
   /** Runs policies until done or until one returns a promise. */
   go(): Verdict | Promise<Verdict> {
     while (this.i < this.list.length) {
       const { policy } = this.list[this.i] as PlannedPolicy;
-      const ctx: DecisionContext = { facts: this.facts, identity: this.identity, routeId: this.routeId, dryRun: this.dryRun, body: this.body };
+      const ctx: DecisionContext = { facts: this.facts, identity: this.identity, routeId: this.routeId, dryRun: this.dryRun, body: this.body, protocol: this.protocol };
       const t0 = performance.now();
       const d = policy.decide(ctx);
       if (isPromise(d)) {
@@ -165,6 +174,8 @@ class Run {
       if (d.responseHeaders !== undefined) this.responseHeaders = mergeHeaders(this.responseHeaders, d.responseHeaders);
       if (d.transform !== undefined) (this.transforms ??= []).push(d.transform);
       if (d.release !== undefined) (this.releases ??= []).push(d.release);
+      if (d.replaceBody !== undefined) this.replaceBody = d.replaceBody;
+      if (d.charge !== undefined) (this.charges ??= []).push(d.charge);
       if (d.respond !== undefined) {
         this.respond = { ...d.respond, policy: policy.id };
         return this.verdict(undefined, undefined);
@@ -202,6 +213,8 @@ class Run {
       responseHeaders: this.responseHeaders,
       transforms: this.transforms ?? NONE,
       releases: this.releases ?? NONE,
+      replaceBody: this.replaceBody,
+      charges: this.charges ?? NONE,
     };
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { Code } from '../errors/catalog.ts';
-import type { KeyIndex } from '../credentials/api-keys.ts';
+import type { KeyIndex, KeyRecord } from '../credentials/api-keys.ts';
 
 /** What a policy may read about a request. Built once per request; never mutated by policies. */
 export interface RequestFacts {
@@ -62,6 +62,63 @@ export interface DecisionContext {
    * that declare `needsBody` may call it; others keep the body streaming.
    */
   readonly body: () => Promise<Buffer>;
+  /**
+   * The client protocol of an AI route (`openai` Chat Completions, `anthropic` Messages, `prompt`
+   * APIs), undefined on plain proxy routes. AI policies answer in that protocol's headers.
+   */
+  readonly protocol?: AiProtocol | undefined;
+  /**
+   * Set only when `pinpoint impact` replays a logged request: the secrets were not recorded, so
+   * authentication policies decide from what the gateway established when it logged the request
+   * (see {@link ReplayContext}). Undefined in live traffic, `diagnose` and `trace`.
+   */
+  readonly replay?: ReplayContext | undefined;
+}
+
+/**
+ * What a replayed request carries instead of its credentials. Header and query values that held a
+ * secret are placeholders (src/calllog/replay-record.ts); authenticators resolve them through these
+ * methods, never by guessing: what cannot be known stops the replay of that request with
+ * {@link ReplayContext.unreplayable}, and the request is reported as not replayable.
+ */
+export interface ReplayContext {
+  /** Who the gateway identified when it logged the request; null when nobody. */
+  readonly identity: { readonly consumer: string; readonly credentialType: string; readonly credentialId: string } | null;
+  /** The verified token claims recorded with the request (the ones policies read); null when none. */
+  readonly claims: Readonly<Record<string, unknown>> | null;
+  /**
+   * The API key a presented value was when the request was logged, looked up in `keys` (the
+   * replayed config's index, so a key removed, revoked or re-scoped there counts); undefined when
+   * it is none of `keys`. Values stored as sent (not secret in the logging config) are looked up
+   * as they are.
+   */
+  apiKey(presented: string, keys: KeyIndex): KeyRecord | undefined;
+  /**
+   * An Authorization value whose Basic credentials were redacted: the user name, or why the
+   * credentials could not be read; undefined when the value is not a redacted one.
+   */
+  basicCredentials(authorization: string): { readonly username: string } | { readonly malformed: string } | undefined;
+  /** Whether `username`'s password was right when logged, still judged by the same hash here. */
+  basicPasswordCorrect(username: string): boolean;
+  /**
+   * The recorded verified claims of the token a `type` policy accepted, with the JWT header's
+   * `alg` and `kid`. Stops the replay when no such token was verified when logged, when this policy
+   * verifies with other keys or another endpoint than the one that did (a signature cannot be
+   * checked again without the token), or when a claim it reads was not recorded.
+   */
+  verifiedToken(type: 'jwt' | 'oauth2-introspection'): { readonly claims: Readonly<Record<string, unknown>>; readonly alg: string | null; readonly kid: string | null };
+  /** Stops replaying this request: the decision depends on something the record does not hold. */
+  unreplayable(reason: string): never;
+}
+
+export type AiProtocol = 'openai' | 'anthropic' | 'prompt';
+
+/** What an AI exchange used, reported to policies that count it (ai-limits) once known. */
+export interface AiUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Cost in micro-dollars (1e-6 USD) from the model's price table; 0 when it has none. */
+  readonly costMicroUsd: number;
 }
 
 /** Changes a policy asks the proxy to make to the request on its way upstream. */
@@ -89,6 +146,13 @@ export interface Allow {
   readonly transform?: RequestTransform;
   /** Called once when the exchange ends (e.g. to release a concurrency slot). Not called in dry runs. */
   readonly release?: () => void;
+  /**
+   * The request body to send on instead of the client's (e.g. with secrets masked by
+   * ai-guardrails). Only policies that declare `needsBody` may set it; the last one wins.
+   */
+  readonly replaceBody?: Buffer;
+  /** Called once with what the AI exchange used (tokens, cost); not called in dry runs. */
+  readonly charge?: (usage: AiUsage) => void;
 }
 
 export interface Skip {
@@ -172,6 +236,7 @@ export interface ConsumerSpec {
   readonly id: string;
   readonly errors?: 'public' | 'detailed' | undefined;
   readonly groups?: readonly string[] | undefined;
+  readonly team?: string | undefined;
   readonly credentials?: {
     readonly api_keys?: readonly ApiKeySpec[] | undefined;
     readonly basic_auth?: readonly BasicAuthSpec[] | undefined;

@@ -48,7 +48,7 @@ function authorised(req: IncomingMessage, hash: Buffer | undefined): boolean {
 
 function parseQuery(sp: URLSearchParams): CallLogQuery | string {
   const q: Record<string, string | number> = {};
-  for (const key of ['request_id', 'route', 'consumer', 'code'] as const) {
+  for (const key of ['request_id', 'route', 'consumer', 'code', 'provider', 'model'] as const) {
     const v = sp.get(key);
     if (v !== null) q[key === 'request_id' ? 'requestId' : key] = v;
   }

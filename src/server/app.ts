@@ -17,6 +17,7 @@ import { loadConfigFile } from '../config/load.ts';
 import { sha256 } from '../credentials/api-keys.ts';
 import type { ConfigIssue } from '../pipeline/types.ts';
 import { Upstreams } from '../proxy/upstreams.ts';
+import { AiRuntime } from '../ai/runtime.ts';
 import { createAdminServer } from './admin.ts';
 import { createRequestHandler, type Runtime } from './gateway.ts';
 import { Metrics } from './metrics.ts';
@@ -65,7 +66,7 @@ export class App {
 
   private constructor(opts: AppOptions, compiled: CompiledConfig) {
     this.#opts = opts;
-    this.#rt = { compiled, upstreams: Upstreams.build(compiled.source.upstreams) };
+    this.#rt = { compiled, upstreams: Upstreams.build(compiled.source.upstreams), ai: AiRuntime.build(compiled.ai) };
   }
 
   static async start(opts: AppOptions): Promise<App> {
@@ -251,9 +252,14 @@ export class App {
       return { applied: false, issues: loaded.issues };
     }
     const prev = this.#rt;
-    const next: Runtime = { compiled: loaded.compiled, upstreams: Upstreams.build(loaded.compiled.source.upstreams, prev.upstreams) };
+    const next: Runtime = {
+      compiled: loaded.compiled,
+      upstreams: Upstreams.build(loaded.compiled.source.upstreams, prev.upstreams),
+      ai: AiRuntime.build(loaded.compiled.ai, prev.ai),
+    };
     this.#rt = next;
     void prev.upstreams.retire(next.upstreams);
+    void prev.ai.retire(next.ai);
     this.metrics.reloads.inc({ result: 'applied' });
     const a = prev.compiled.source;
     const b = next.compiled.source;
@@ -303,6 +309,7 @@ export class App {
       });
     }
     await this.#rt.upstreams.retire(undefined);
+    await this.#rt.ai.retire(undefined);
     // A response's 'close' (which records its call-log entry) is emitted on a later tick than the
     // socket's; let those run before the log is closed, so no entry arrives after it.
     await new Promise((r) => setImmediate(r));

@@ -4,11 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { buildReplayRecord } from '../calllog/replay-record.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
 import { sendProblem } from '../errors/problem.ts';
 import { BodyTooLargeError } from '../proxy/body-limit.ts';
+import { splitTarget } from '../routing/admit.ts';
 import type { Evidence, Identity, TraceEntry } from '../pipeline/types.ts';
 
 export class Exchange {
@@ -30,6 +32,8 @@ export class Exchange {
   attempts = 0;
   upstreamBody: string | null = null;
   monitorDenied = false;
+  /** What an AI exchange used (provider, model, tokens, cost), filled by the AI gateway; null otherwise. */
+  ai: CallLogEntry['ai'] = null;
   bytesIn = 0;
   /** Body bytes relayed from the upstream (local replies count their Content-Length instead). */
   bytesOut = 0;
@@ -52,7 +56,14 @@ export class Exchange {
   rawStatus: number | undefined = undefined;
   latencyMs = 0;
 
+  /**
+   * The connection, kept for the replay record's peer address: Node may have detached it from
+   * `req` by the time the response closes. A reference, read only when the entry is built.
+   */
+  readonly #socket: { readonly remoteAddress?: string | undefined };
+
   constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string) {
+    this.#socket = req.socket;
     this.req = req;
     this.res = res;
     this.config = config;
@@ -114,6 +125,7 @@ export class Exchange {
         requestIdHeader: this.config.source.request_id.header,
         detailed: this.detailed(),
         typeBase: this.config.source.errors.type_base,
+        ...(this.route !== undefined ? { envelope: this.route.envelope } : {}),
         ...(opts.evidence !== undefined ? { evidence: opts.evidence } : {}),
         ...(opts.rule !== undefined ? { rule: opts.rule } : {}),
         ...(opts.headers !== undefined || this.extraHeaders !== undefined ? { headers: { ...this.extraHeaders, ...opts.headers } } : {}),
@@ -136,6 +148,25 @@ export class Exchange {
       this.status = CATALOG.CLIENT_CLOSED_REQUEST.status;
       this.code ??= 'CLIENT_CLOSED_REQUEST';
       this.layer ??= 'client';
+    }
+  }
+
+  /**
+   * Built once the response closed, from what the exchange holds: nothing is copied or redacted
+   * while the request is in flight. A failure costs the record, never the entry.
+   */
+  #replayRecord(): CallLogEntry['replay'] {
+    try {
+      return buildReplayRecord({
+        config: this.config,
+        headers: this.req.headers,
+        query: splitTarget(this.req.url ?? '/').query,
+        peer: this.#socket.remoteAddress,
+        identity: this.identity,
+        body: this.bufferedBody,
+      });
+    } catch {
+      return null;
     }
   }
 
@@ -164,6 +195,8 @@ export class Exchange {
       trace: this.trace,
       upstreamBody: this.upstreamBody,
       monitorDenied: this.monitorDenied,
+      replay: this.#replayRecord(),
+      ai: this.ai,
     };
   }
 }

@@ -21,10 +21,14 @@ import { Exchange } from './exchange.ts';
 import { sendProblem } from '../errors/problem.ts';
 import type { Metrics } from './metrics.ts';
 import { requestIdFor } from './request-id.ts';
+import type { AiRuntime } from '../ai/runtime.ts';
+import { serveAi } from '../ai/handler.ts';
 
 export interface Runtime {
   readonly compiled: CompiledConfig;
   readonly upstreams: Upstreams;
+  /** Provider connections and target/key health of the AI gateway. */
+  readonly ai: AiRuntime;
 }
 
 export interface GatewayDeps {
@@ -103,7 +107,10 @@ export function prepare(
     contentLength,
     now: x.ts,
   };
-  const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace, { body: () => x.readBody(route.maxBufferedBody) });
+  const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace, {
+    body: () => x.readBody(route.maxBufferedBody),
+    protocol: route.kind === 'prompt' ? 'prompt' : route.ai?.protocol,
+  });
   if (typeof (verdict as { then?: unknown }).then === 'function') {
     return (verdict as Promise<Verdict>).then(
       (v) => conclude(deps, x, rt, route, client, query, v),
@@ -193,6 +200,8 @@ function record(deps: GatewayDeps, x: Exchange): void {
   x.settle();
   for (const release of x.releases) release();
   deps.metrics.observe(x.route?.id ?? '(none)', x.status, x.layer, x.code, x.policy, x.latencyMs);
+  const ai = x.ai;
+  if (ai !== null && ai !== undefined) deps.metrics.observeAi(ai.provider, ai.model, ai.promptTokens, ai.completionTokens, ai.costMicroUsd, ai.ttftMs);
   if (x.code !== null && x.status >= 400 && x.status < 500 && x.code !== 'CLIENT_CLOSED_REQUEST') {
     deps.onDenial?.(x.code, x.route?.id ?? null, x.identity?.consumer ?? null, x.requestId);
   }
@@ -411,6 +420,10 @@ export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
   // Every policy allowed: now the client may send the body it announced (RFC 9110 §10.1.1).
   const expect = p.x.req.headers.expect;
   if (typeof expect === 'string' && expect.toLowerCase() === '100-continue' && !p.x.res.headersSent) p.x.res.writeContinue();
+  if (p.route.kind !== 'proxy') {
+    serveAi(deps, p);
+    return;
+  }
   new Forwarding(deps, p, proto).attempt();
 }
 

@@ -65,6 +65,25 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  readonly aiTokens = new client.Counter({
+    name: 'pinpoint_ai_tokens_total',
+    help: 'Tokens used by AI calls, by provider, requested model and direction (prompt, completion).',
+    labelNames: ['provider', 'model', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly aiCost = new client.Counter({
+    name: 'pinpoint_ai_cost_usd_total',
+    help: 'Cost of AI calls in USD from the models\u2019 price tables, by provider and requested model.',
+    labelNames: ['provider', 'model'] as const,
+    registers: [this.registry],
+  });
+  readonly aiTtft = new client.Histogram({
+    name: 'pinpoint_ai_time_to_first_token_seconds',
+    help: 'Time from request arrival to the first streamed chunk sent to the client.',
+    labelNames: ['provider', 'model'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly reloads = new client.Counter({
     name: 'pinpoint_config_reloads_total',
     help: 'Config reload attempts by result (applied, rejected).',
@@ -81,6 +100,13 @@ export class Metrics {
   }
 
   /** Counts one finished exchange. */
+  observeAi(provider: string, model: string, promptTokens: number, completionTokens: number, costMicroUsd: number, ttftMs: number | null): void {
+    this.aiTokens.inc({ provider, model, direction: 'prompt' }, promptTokens);
+    this.aiTokens.inc({ provider, model, direction: 'completion' }, completionTokens);
+    if (costMicroUsd > 0) this.aiCost.inc({ provider, model }, costMicroUsd / 1e6);
+    if (ttftMs !== null) this.aiTtft.observe({ provider, model }, ttftMs / 1000);
+  }
+
   observe(route: string, status: number, layerOrNull: Layer | null, code: Code | null, policy: string | null, latencyMs: number): void {
     const layer = layerOrNull ?? 'upstream';
     const key = `${route}\u0000${status}\u0000${layer}`;

@@ -57,6 +57,16 @@ function findElsewhere(facts: RequestFacts, c: ApiKeyCompiled): { where: string;
   return undefined;
 }
 
+/**
+ * Looks a presented value up. In a replay (`pinpoint impact`) the value is a placeholder for a
+ * key that was not recorded: the replay context says which key it was, and that key's record in
+ * this config decides (removed, revoked, expired at the logged time, re-scoped). A function, not
+ * a closure per request, so live traffic allocates nothing for it.
+ */
+function findKey(c: ApiKeyCompiled, ctx: DecisionContext, presented: string): ReturnType<KeyIndex['find']> {
+  return ctx.replay === undefined ? c.keys.find(presented) : ctx.replay.apiKey(presented, c.keys);
+}
+
 export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision {
   const facts = ctx.facts;
   let presented: string | undefined;
@@ -73,7 +83,7 @@ export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision 
     const elsewhere = findElsewhere(facts, c);
     const challenge = { 'www-authenticate': c.challenge() };
     if (elsewhere !== undefined) {
-      const known = c.keys.find(elsewhere.value);
+      const known = findKey(c, ctx, elsewhere.value);
       return {
         outcome: 'deny',
         code: 'AUTH_KEY_WRONG_PLACE',
@@ -91,7 +101,7 @@ export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision 
   }
 
   const where = describeLocation(foundAt);
-  const key = c.keys.find(presented);
+  const key = findKey(c, ctx, presented);
   if (key === undefined) {
     return {
       outcome: 'deny',

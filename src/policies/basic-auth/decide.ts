@@ -129,11 +129,36 @@ function check(c: BasicAuthCompiled, key: string, password: string, hash: Passwo
   return p;
 }
 
+/**
+ * A replayed request (`pinpoint impact`): the password was not recorded, the user name was. A user
+ * missing from this config is refused as unknown; for a known user, whether the password was right
+ * comes from what the gateway decided when it logged the request, and only while the user's hash
+ * is unchanged (the replay context stops the replay otherwise).
+ */
+function replayed(c: BasicAuthCompiled, replay: NonNullable<DecisionContext['replay']>, recorded: { readonly username: string } | { readonly malformed: string }): Decision {
+  if ('malformed' in recorded) {
+    return {
+      outcome: 'deny',
+      code: 'BASIC_AUTH_MALFORMED',
+      rule: `Basic credentials: ${recorded.malformed}`,
+      evidence: { reason: recorded.malformed },
+      headers: { 'www-authenticate': c.challenge },
+    };
+  }
+  const user = c.users.find(recorded.username);
+  if (user === undefined) return invalid(c, recorded.username, 'unknown_user', null);
+  return replay.basicPasswordCorrect(user.username) ? allow(c, user, false) : invalid(c, user.username, 'wrong_password', user.consumer);
+}
+
 export function decideBasicAuth(c: BasicAuthCompiled, ctx: DecisionContext): Decision | Promise<Decision> {
   const header = authorization(ctx.facts);
   const challenge = { 'www-authenticate': c.challenge };
   if (header === undefined) {
     return { outcome: 'deny', code: 'BASIC_AUTH_MISSING', rule: 'no Authorization header', evidence: { expected: EXPECTED }, headers: challenge };
+  }
+  if (ctx.replay !== undefined) {
+    const recorded = ctx.replay.basicCredentials(header);
+    if (recorded !== undefined) return replayed(c, ctx.replay, recorded);
   }
   const parsed = parseBasic(header);
   if (parsed.kind === 'scheme') {

@@ -168,6 +168,7 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
       headers: challenge(c),
     };
   }
+  if (ctx.replay !== undefined) return replayed(c, ctx, ctx.replay);
   let cacheKey: string | undefined;
   if (c.verified.enabled) {
     cacheKey = VerifiedTokens.keyOf(token);
@@ -206,6 +207,21 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
   const found = c.keys.lookup(kid, alg, facts.now, ctx.dryRun);
   if (found instanceof Promise) return found.then((r) => withKeys(c, ctx, token, parsed, r));
   return withKeys(c, ctx, token, parsed, found);
+}
+
+/**
+ * A replayed request (`pinpoint impact`): the token itself was not recorded, the claims the gateway
+ * verified were. The algorithm allow-list and every claim check run again under this config; the
+ * signature cannot, so the replay context stops the replay when this policy verifies with other
+ * keys than the policy that accepted the token.
+ */
+function replayed(c: JwtCompiled, ctx: DecisionContext, replay: NonNullable<DecisionContext['replay']>): Decision {
+  const t = replay.verifiedToken('jwt');
+  if (t.alg === null || !isAlgorithm(t.alg) || !c.allowed.has(t.alg)) {
+    const alg = clip(t.alg ?? '(unknown)', 32);
+    return deny(c, 'JWT_ALG_NOT_ALLOWED', `alg ${alg} not allowed`, { alg, expected: c.algorithms, reason: 'not in the allow-list' });
+  }
+  return claims(c, ctx, { ...t.claims }, t.alg, t.kid === null ? null : clip(t.kid));
 }
 
 function withKeys(c: JwtCompiled, ctx: DecisionContext, token: string, { alg, kid }: Parsed, found: JwksLookup): Decision | Promise<Decision> {

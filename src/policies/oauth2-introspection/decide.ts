@@ -206,6 +206,24 @@ function ask(c: IntrospectionCompiled, token: string, hashHex: string, now: numb
   return p;
 }
 
+/** Never equal to a claim value: the recorded claims hold no token to drop. */
+const NO_TOKEN = '\u0000';
+
+/**
+ * A replayed request (`pinpoint impact`): the token was not recorded, what the authorization
+ * server said about it was (the non-secret members). They are interpreted again under this
+ * config (consumer_claim, scope_claim, role_claims, exp at the logged time); the server is not
+ * asked, and the replay context stops the replay when this policy asks another endpoint.
+ */
+function replayed(c: IntrospectionCompiled, ctx: DecisionContext, replay: NonNullable<DecisionContext['replay']>): Decision {
+  const t = replay.verifiedToken('oauth2-introspection');
+  // The token reference (sha256:<prefix>) the logged identity carried, so credential ids match.
+  const ref = replay.identity?.credentialId ?? '';
+  const hashHex = ref.startsWith('sha256:') ? ref.slice('sha256:'.length) : '';
+  const { known } = interpret(c, { ...t.claims, active: true }, NO_TOKEN, hashHex, ctx.facts.now);
+  return fromKnown(c, known, hashHex, false);
+}
+
 export function decideIntrospection(c: IntrospectionCompiled, ctx: DecisionContext): Decision | Promise<Decision> {
   const facts = ctx.facts;
   let token: string | undefined;
@@ -222,6 +240,7 @@ export function decideIntrospection(c: IntrospectionCompiled, ctx: DecisionConte
       headers: challenge(c),
     };
   }
+  if (ctx.replay !== undefined) return replayed(c, ctx, ctx.replay);
   const hashHex = createHash('sha256').update(token, 'utf8').digest('hex');
   // A dry run (diagnose / trace) must not change what live traffic sees: peek without touching LRU order.
   const hit = c.cache.get(hashHex, facts.now, !ctx.dryRun);

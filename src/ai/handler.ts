@@ -1,0 +1,835 @@
+/**
+ * The AI gateway's request handling, after the route's policies allowed the request: read and
+ * validate the body, resolve the model, call the provider (weighted targets, key rotation,
+ * retries that honour Retry-After, fallback), and answer in the client's protocol — JSON, SSE
+ * chunks, or the protocol's error envelope naming the layer that failed.
+ *
+ * Operations by route protocol and path suffix:
+ * - openai: POST …/chat/completions, POST …/embeddings, GET …/models
+ * - anthropic: POST …/v1/messages (passed through to Anthropic targets), GET …/v1/models
+ * - prompt routes: POST <route path> with the template's variables
+ */
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import type { CompiledModel, CompiledTarget, ProviderKey } from './compile.ts';
+import type { AiRuntime } from './runtime.ts';
+import { anthropicNative, NativeStreamWatcher } from './providers/anthropic/index.ts';
+import { firstProblem, OPENAI_CHAT_FIELDS, validateChat, validateEmbeddings } from './openai/schema.ts';
+import { SseReader, sseEvent } from './sse.ts';
+import { SSRF_BLOCKED } from './ssrf.ts';
+import {
+  UnsupportedParameterError,
+  type ChatCompletion,
+  type ChatRequest,
+  type EmbeddingsRequest,
+  type EmbeddingsResponse,
+  type HttpCall,
+  type ProviderError,
+  type ProviderTarget,
+  type ResponseContext,
+  type Usage,
+} from './types.ts';
+import type { Code } from '../errors/catalog.ts';
+import { providerErrorBody, type Envelope } from '../errors/envelopes.ts';
+import { BodyTooLargeError } from '../proxy/body-limit.ts';
+import type { Evidence } from '../pipeline/types.ts';
+import type { Exchange } from '../server/exchange.ts';
+import type { GatewayDeps, Prepared } from '../server/gateway.ts';
+
+type Operation = 'chat' | 'embeddings' | 'models' | 'messages' | 'prompt';
+
+/** Provider outcomes that never improve by asking again unchanged: the client is told so. */
+const PERMANENT = new Set(['bad_request', 'auth', 'permission', 'not_found', 'too_large', 'quota']);
+/** How much of a provider's error body is read (and kept in the call log). */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+function operationOf(p: Prepared): Operation | undefined {
+  const { route, x } = p;
+  const method = x.req.method ?? 'GET';
+  if (route.kind === 'prompt') return method === 'POST' ? 'prompt' : undefined;
+  const path = x.path.replace(/\/+$/, '');
+  if (method === 'GET' && path.endsWith('/models')) return 'models';
+  if (method !== 'POST') return undefined;
+  if (route.ai?.protocol === 'anthropic') return path.endsWith('/v1/messages') ? 'messages' : undefined;
+  if (path.endsWith('/chat/completions')) return 'chat';
+  if (path.endsWith('/embeddings')) return 'embeddings';
+  return undefined;
+}
+
+/** Entry point from the gateway: never rejects (a bug becomes a 500 in the route's envelope). */
+export function serveAi(deps: GatewayDeps, p: Prepared): void {
+  serve(deps, p).catch((err: unknown) => {
+    deps.onInternalError(err, p.x.requestId);
+    p.x.reply('GATEWAY_INTERNAL_ERROR', 'gateway');
+  });
+}
+
+async function serve(deps: GatewayDeps, p: Prepared): Promise<void> {
+  const { x, route } = p;
+  const op = operationOf(p);
+  if (op === undefined) {
+    const ops = route.kind === 'prompt' ? 'POST' : route.ai?.protocol === 'anthropic' ? 'POST /v1/messages, GET /v1/models' : 'POST /chat/completions, POST /embeddings, GET /models';
+    x.reply('ROUTE_NOT_FOUND', 'router', { evidence: { nearest: ops }, rule: `${x.req.method ?? ''} ${x.path} is not an operation of AI route ${route.id}` });
+    return;
+  }
+  const ai = p.rt.ai;
+  if (op === 'models') {
+    listModels(p, ai);
+    return;
+  }
+  let body: Buffer;
+  try {
+    body = p.verdict.replaceBody ?? x.bufferedBody ?? (await x.readBody(route.maxBufferedBody));
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) {
+      const evidence = { limit_bytes: err.limit, received_bytes: err.received };
+      x.reply('BODY_TOO_LARGE', route.bodyLimitPolicy ?? 'gateway', { evidence, rule: `body passed ${err.limit} bytes` });
+      return;
+    }
+    if (x.req.destroyed) return;
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    invalid(x, 'body', `is not JSON (${(err as Error).message})`);
+    return;
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    invalid(x, 'body', 'must be a JSON object');
+    return;
+  }
+  const obj = json as Record<string, unknown>;
+  switch (op) {
+    case 'chat':
+      if (!validateChat(obj)) {
+        const { param, problem } = firstProblem(validateChat.errors);
+        invalid(x, param, problem);
+        return;
+      }
+      await chat(deps, p, ai, obj as unknown as ChatRequest, obj);
+      return;
+    case 'embeddings':
+      if (!validateEmbeddings(obj)) {
+        const { param, problem } = firstProblem(validateEmbeddings.errors);
+        invalid(x, param, problem);
+        return;
+      }
+      await embeddings(p, ai, obj as unknown as EmbeddingsRequest);
+      return;
+    case 'messages':
+      await messages(p, ai, obj);
+      return;
+    case 'prompt':
+      await prompt(p, ai, obj);
+      return;
+  }
+}
+
+function invalid(x: Exchange, param: string, problem: string): void {
+  x.reply('AI_REQUEST_INVALID', 'gateway', { evidence: { param, problem }, rule: `${param} ${problem}` });
+}
+
+function unsupported(x: Exchange, policy: string, err: UnsupportedParameterError): void {
+  x.reply('AI_PARAMETER_UNSUPPORTED', policy, {
+    evidence: { param: err.param, accepted: err.accepted, provider: err.provider },
+    rule: err.message,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model resolution
+
+function resolveModel(p: Prepared, ai: AiRuntime, name: unknown): CompiledModel | undefined {
+  const { x, route } = p;
+  if (typeof name !== 'string' || name === '') {
+    invalid(x, 'model', 'is required');
+    return undefined;
+  }
+  const model = ai.ai.resolve(name);
+  const offered = route.ai?.models ?? [];
+  if (model === undefined) {
+    const available = (offered.length > 0 ? offered : ai.ai.names).join(', ') || 'none';
+    x.reply('AI_MODEL_NOT_FOUND', 'gateway', { evidence: { model: name, available }, rule: `no model named ${name}` });
+    return undefined;
+  }
+  if (offered.length > 0 && !offered.some((m) => m === name || ai.ai.resolve(m) === model)) {
+    x.reply('AI_MODEL_NOT_ALLOWED', route.id, { evidence: { model: name, route: route.id, allowed: offered.join(', ') }, rule: `route ${route.id} does not offer ${name}` });
+    return undefined;
+  }
+  return model;
+}
+
+function listModels(p: Prepared, ai: AiRuntime): void {
+  const offered = p.route.ai?.models ?? [];
+  const names = offered.length > 0 ? offered : ai.ai.names;
+  const anthropicRoute = p.route.ai?.protocol === 'anthropic';
+  const data = names.map((id) => {
+    const m = ai.ai.resolve(id);
+    const owner = m?.targets[0]?.provider.type ?? 'pinpoint';
+    return anthropicRoute
+      ? { type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' }
+      : { id, object: 'model', created: 0, owned_by: owner };
+  });
+  const body = anthropicRoute
+    ? { data, has_more: false, first_id: names[0] ?? null, last_id: names[names.length - 1] ?? null }
+    : { object: 'list', data };
+  sendJson(p, 200, body, {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calling providers: targets, keys, retries, fallback
+
+interface Served {
+  readonly target: CompiledTarget;
+  readonly key: ProviderKey;
+  readonly res: Dispatcher.ResponseData;
+  readonly providerRequestId: string | null;
+}
+
+/** Why calling stopped without a 2xx: answered to the client by {@link fail}. */
+type Failure =
+  | { readonly kind: 'provider'; readonly target: CompiledTarget; readonly error: ProviderError; readonly body: string }
+  | { readonly kind: 'network'; readonly target: CompiledTarget; readonly code: Code; readonly evidence: Evidence; readonly rule: string }
+  | { readonly kind: 'unsupported'; readonly error: UnsupportedParameterError };
+
+function targetOf(t: CompiledTarget): ProviderTarget {
+  const p = t.provider;
+  return { providerId: p.id, type: p.type, baseUrl: p.baseUrl, model: t.model, headers: p.headers, ...(p.apiVersion !== undefined ? { apiVersion: p.apiVersion } : {}) };
+}
+
+function causeOf(kind: ProviderError['kind']): 'rate_limited' | 'overloaded' | 'server' | 'timeout' | 'auth' | 'quota' | undefined {
+  switch (kind) {
+    case 'rate_limited':
+    case 'overloaded':
+    case 'server':
+    case 'timeout':
+    case 'quota':
+      return kind;
+    case 'auth':
+    case 'permission':
+      return 'auth';
+    case 'bad_request':
+    case 'not_found':
+    case 'too_large':
+    case 'other':
+      return undefined;
+  }
+}
+
+function lowerHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    if (size < limit) chunks.push(c.subarray(0, limit - size));
+    size += c.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Calls the model's targets until one answers 2xx or the attempts run out. Keys of a provider are
+ * tried before its next target (a 401/429 is often one key's problem); a Retry-After within the
+ * model's max_retry_after_ms is waited out on the same target; anything in fallback_on moves on.
+ */
+async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t: CompiledTarget, key: string | undefined) => HttpCall): Promise<Served | Failure> {
+  const x = p.x;
+  const tried = new Set<CompiledTarget>();
+  let last: Failure | undefined;
+  let attempts = 0;
+  const policy = `model:${model.name}`;
+  while (attempts < model.maxAttempts) {
+    const target = ai.pick(model, tried, Date.now());
+    if (target === undefined) break;
+    tried.add(target);
+    const prov = target.provider;
+    const triedKeys = new Set<string>();
+    let retriedSame = false;
+    for (;;) {
+      if (attempts >= model.maxAttempts) break;
+      const key = ai.key(prov, triedKeys, Date.now());
+      if (key === undefined) break;
+      let httpCall: HttpCall;
+      try {
+        httpCall = build(target, key.secret);
+      } catch (err) {
+        if (err instanceof UnsupportedParameterError) return { kind: 'unsupported', error: err };
+        throw err;
+      }
+      attempts++;
+      x.attempts = attempts;
+      x.upstreamTarget = target.id;
+      const t0 = performance.now();
+      let res: Dispatcher.ResponseData;
+      try {
+        const u = new URL(httpCall.url);
+        res = await ai.agent(prov).request({
+          origin: u.origin,
+          path: u.pathname + u.search,
+          method: httpCall.method,
+          headers: httpCall.headers,
+          body: httpCall.body ?? null,
+        });
+      } catch (err) {
+        const e = err as { code?: string; message: string; address?: string };
+        const us = Math.round((performance.now() - t0) * 1000);
+        if (x.res.destroyed) throw err;
+        let code: Code;
+        let evidence: Evidence;
+        if (e.code === SSRF_BLOCKED) {
+          code = 'AI_PROVIDER_BLOCKED';
+          evidence = { provider: prov.id, address: e.address ?? '', target: prov.origin };
+        } else if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') {
+          code = 'AI_PROVIDER_TIMEOUT';
+          evidence = { provider: prov.id, target: prov.origin, timeout_ms: e.code === 'UND_ERR_CONNECT_TIMEOUT' ? prov.connectTimeoutMs : prov.timeoutMs, reason: e.code };
+        } else {
+          code = 'AI_PROVIDER_UNREACHABLE';
+          evidence = { provider: prov.id, target: prov.origin, reason: e.code ?? e.message };
+        }
+        const rule = `${target.id}: ${e.code ?? e.message}`;
+        x.trace.push({ policy, type: 'ai-provider', outcome: 'deny', rule, code, evidence, us });
+        last = { kind: 'network', target, code, evidence, rule };
+        ai.restTarget(target, Date.now());
+        const cause = code === 'AI_PROVIDER_TIMEOUT' ? 'timeout' : 'unreachable';
+        if (code === 'AI_PROVIDER_BLOCKED' || !model.fallbackOn.has(cause)) return last;
+        break; // next target
+      }
+      const headers = lowerHeaders(res.headers);
+      const providerRequestId = prov.adapter.requestIdHeaders.map((h) => headers[h]).find((v) => v !== undefined) ?? null;
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        ai.targetOk(target);
+        x.trace.push({
+          policy,
+          type: 'ai-provider',
+          outcome: 'allow',
+          rule: `${target.id} key ${key.id}: ${res.statusCode}`,
+          evidence: { provider: prov.id, model: target.model, status: res.statusCode, provider_request_id: providerRequestId },
+          us: Math.round((performance.now() - t0) * 1000),
+        });
+        return { target, key, res, providerRequestId };
+      }
+      const text = await readCapped(res.body, ERROR_BODY_LIMIT);
+      const error = prov.adapter.error(res.statusCode, headers, text);
+      x.trace.push({
+        policy,
+        type: 'ai-provider',
+        outcome: 'deny',
+        rule: `${target.id} key ${key.id}: ${res.statusCode} ${error.type ?? ''}`.trimEnd(),
+        code: 'AI_PROVIDER_ERROR',
+        evidence: { provider: prov.id, model: target.model, status: res.statusCode, type: error.type, code: error.code, provider_request_id: error.requestId, retry_after_ms: error.retryAfterMs },
+        us: Math.round((performance.now() - t0) * 1000),
+      });
+      last = { kind: 'provider', target, error, body: text };
+      const cause = causeOf(error.kind);
+      const now = Date.now();
+      if (cause === 'auth' || cause === 'quota') {
+        // The gateway's key is refused or out of credit: another key of the pool may serve.
+        ai.restKey(prov, key, now);
+        triedKeys.add(key.id);
+        if (prov.keys.length > triedKeys.size) continue;
+        if (model.fallbackOn.has(cause)) break;
+        return last;
+      }
+      if (cause === 'rate_limited' || cause === 'overloaded') {
+        if (prov.keys.length > triedKeys.size + 1 && cause === 'rate_limited') {
+          ai.restKey(prov, key, now, error.retryAfterMs ?? 1_000);
+          triedKeys.add(key.id);
+          continue;
+        }
+        const wait = error.retryAfterMs;
+        if (!retriedSame && wait !== null && wait <= model.maxRetryAfterMs && attempts < model.maxAttempts) {
+          retriedSame = true;
+          await sleep(wait);
+          if (x.res.destroyed) return last;
+          continue;
+        }
+        ai.restTarget(target, now, error.retryAfterMs ?? undefined);
+        if (model.fallbackOn.has(cause)) break;
+        return last;
+      }
+      if (cause === 'server' || cause === 'timeout') {
+        ai.restTarget(target, now);
+        if (model.fallbackOn.has(cause)) break;
+        return last;
+      }
+      return last; // the request itself is at fault: another target would say the same
+    }
+  }
+  if (last !== undefined) return last;
+  const evidence = { provider: model.targets[0]?.provider.id ?? '', target: model.name, reason: 'no target left to try' };
+  return { kind: 'network', target: model.targets[0] as CompiledTarget, code: 'AI_PROVIDER_UNREACHABLE', evidence, rule: `${model.name}: no target left to try` };
+}
+
+/** Answers a failure in the route's envelope. */
+function fail(p: Prepared, model: CompiledModel, f: Failure): void {
+  const x = p.x;
+  const policy = `model:${model.name}`;
+  if (f.kind === 'unsupported') {
+    unsupported(x, policy, f.error);
+    return;
+  }
+  if (f.kind === 'network') {
+    x.reply(f.code, policy, { evidence: f.evidence, rule: f.rule });
+    return;
+  }
+  const e = f.error;
+  const prov = f.target.provider;
+  x.code = 'AI_PROVIDER_ERROR';
+  x.layer = 'provider';
+  x.policy = policy;
+  x.upstreamBody = f.body.slice(0, p.rt.compiled.source.call_log.upstream_body_bytes);
+  if (x.res.headersSent) {
+    x.res.destroy();
+    return;
+  }
+  const envelope: Envelope = p.route.envelope;
+  const body = JSON.stringify(
+    providerErrorBody(envelope, {
+      status: e.status,
+      type: e.type,
+      code: e.code,
+      message: e.message,
+      param: e.param,
+      providerRequestId: e.requestId,
+      provider: prov.id,
+      providerType: prov.type,
+      model: model.name,
+      requestId: x.requestId,
+      attempts: x.attempts,
+      policy,
+    }),
+  );
+  const headers: Record<string, string> = {
+    ...x.extraHeaders,
+    'content-type': envelope === 'problem' ? 'application/problem+json' : 'application/json',
+    'cache-control': 'no-store',
+    // RFC 9209 §2.1.2: the error came from the next hop, whose status is passed on.
+    'proxy-status': `pinpoint; received-status=${e.status}`,
+    'x-pinpoint-code': 'AI_PROVIDER_ERROR',
+    'x-pinpoint-layer': 'provider',
+    'x-pinpoint-policy': policy,
+    'x-pinpoint-ai-provider': prov.id,
+    'x-pinpoint-ai-target': f.target.id,
+    'x-pinpoint-ai-attempts': String(x.attempts),
+    [p.rt.compiled.source.request_id.header]: x.requestId,
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  if (e.requestId !== null) headers['x-pinpoint-provider-request-id'] = e.requestId;
+  if (envelope === 'anthropic') headers['request-id'] = x.requestId;
+  if (PERMANENT.has(e.kind)) headers['x-should-retry'] = 'false';
+  if (e.retryAfterMs !== null && !PERMANENT.has(e.kind)) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
+    headers['retry-after-ms'] = String(e.retryAfterMs);
+  }
+  x.res.writeHead(e.status, headers);
+  x.res.end(body);
+  x.bytesOut = Buffer.byteLength(body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+function servedHeaders(p: Prepared, s: Served, model: CompiledModel): Record<string, string> {
+  const h: Record<string, string> = {
+    ...p.x.extraHeaders,
+    'x-pinpoint-ai-provider': s.target.provider.id,
+    'x-pinpoint-ai-model': s.target.model,
+    'x-pinpoint-ai-target': s.target.id,
+    'x-pinpoint-ai-attempts': String(p.x.attempts),
+    'x-pinpoint-policy': `model:${model.name}`,
+  };
+  if (s.providerRequestId !== null) h['x-pinpoint-provider-request-id'] = s.providerRequestId;
+  return h;
+}
+
+function sendJson(p: Prepared, status: number, value: unknown, headers: Record<string, string>): void {
+  const x = p.x;
+  const body = JSON.stringify(value);
+  const h: Record<string, string> = {
+    ...x.extraHeaders,
+    ...headers,
+    'content-type': 'application/json',
+    [p.rt.compiled.source.request_id.header]: x.requestId,
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  if (p.route.envelope === 'anthropic') h['request-id'] = x.requestId;
+  x.res.writeHead(status, h);
+  x.res.end(body);
+  x.bytesOut = Buffer.byteLength(body);
+}
+
+function costOf(model: CompiledModel, u: Usage): number {
+  const price = model.price;
+  if (price === undefined) return 0;
+  // USD per million tokens × tokens = micro-dollars.
+  return Math.round(u.prompt_tokens * price.input_per_mtok + u.completion_tokens * price.output_per_mtok);
+}
+
+function account(p: Prepared, s: Served, model: CompiledModel, requested: string, usage: Usage | undefined, stream: boolean, ttftMs: number | null): void {
+  const u = usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  const costMicroUsd = costOf(model, u);
+  p.x.ai = {
+    provider: s.target.provider.id,
+    model: requested,
+    servedModel: s.target.model,
+    promptTokens: u.prompt_tokens,
+    completionTokens: u.completion_tokens,
+    costMicroUsd,
+    ttftMs,
+    stream,
+  };
+  for (const charge of p.verdict.charges) charge({ promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, costMicroUsd });
+}
+
+function newContext(x: Exchange, model: string): ResponseContext {
+  return { id: `chatcmpl-${x.requestId.replace(/-/g, '')}`, created: Math.floor(x.ts / 1000), model };
+}
+
+async function write(x: Exchange, text: string): Promise<void> {
+  x.bytesOut += Buffer.byteLength(text);
+  if (!x.res.write(text)) await once(x.res, 'drain');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+/** Fields outside the typed mapping reach only OpenAI-family providers; others would drop them. */
+function checkFields(raw: Readonly<Record<string, unknown>>, t: CompiledTarget): void {
+  if (t.provider.type !== 'anthropic' && t.provider.type !== 'gemini') return;
+  for (const k of Object.keys(raw)) {
+    if (!OPENAI_CHAT_FIELDS.has(k) && raw[k] !== null && raw[k] !== undefined) {
+      throw new UnsupportedParameterError(t.provider.type, k, 'the parameters of the unified API it maps');
+    }
+  }
+}
+
+async function chat(deps: GatewayDeps, p: Prepared, ai: AiRuntime, req: ChatRequest, raw: Readonly<Record<string, unknown>>): Promise<void> {
+  const model = resolveModel(p, ai, req.model);
+  if (model === undefined) return;
+  const r = await call(p, ai, model, (t, key) => {
+    checkFields(raw, t);
+    return t.provider.adapter.chat(req, targetOf(t), key);
+  });
+  if (!('res' in r)) {
+    fail(p, model, r);
+    return;
+  }
+  const ctx = newContext(p.x, req.model);
+  if (req.stream === true) await relayStream(deps, p, r, model, req, ctx);
+  else {
+    const text = await r.res.body.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
+      return;
+    }
+    let completion: ChatCompletion;
+    try {
+      completion = r.target.provider.adapter.chatResult(json, ctx);
+    } catch (err) {
+      fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
+      return;
+    }
+    account(p, r, model, req.model, completion.usage, false, null);
+    sendJson(p, 200, completion, servedHeaders(p, r, model));
+  }
+}
+
+function notJson(s: Served, text: string, why = 'not JSON'): ProviderError {
+  return {
+    status: 502,
+    kind: 'server',
+    type: null,
+    code: null,
+    message: `a 2xx response the gateway cannot read (${why}): ${JSON.stringify(text.slice(0, 200))}`,
+    requestId: s.providerRequestId,
+    retryAfterMs: null,
+    param: null,
+  };
+}
+
+/** OpenAI's in-stream error form: a `data:` object with an `error` key (the SDK throws on it). */
+function streamErrorOpenAI(p: Prepared, model: CompiledModel, s: Served, e: ProviderError): string {
+  const body = providerErrorBody('openai', {
+    status: e.status,
+    type: e.type,
+    code: e.code,
+    message: e.message,
+    param: e.param,
+    providerRequestId: e.requestId,
+    provider: s.target.provider.id,
+    providerType: s.target.provider.type,
+    model: model.name,
+    requestId: p.x.requestId,
+    attempts: p.x.attempts,
+    policy: `model:${model.name}`,
+  });
+  return `data: ${JSON.stringify(body)}\n\n`;
+}
+
+async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: CompiledModel, req: ChatRequest, ctx: ResponseContext): Promise<void> {
+  const x = p.x;
+  x.res.writeHead(200, {
+    ...servedHeaders(p, s, model),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    [p.rt.compiled.source.request_id.header]: x.requestId,
+  });
+  const mapper = s.target.provider.adapter.chatStream(ctx, req);
+  const reader = new SseReader();
+  let usage: Usage | undefined;
+  let ttft: number | null = null;
+  let finished = false;
+  const emit = async (step: ReturnType<typeof mapper.event>): Promise<void> => {
+    for (const c of step.chunks) {
+      if (ttft === null) ttft = Math.round((performance.now() - x.t0) * 1000) / 1000;
+      await write(x, `data: ${JSON.stringify(c)}\n\n`);
+    }
+    if (step.usage !== undefined) usage = step.usage;
+    if (step.error !== undefined) {
+      x.code = 'AI_PROVIDER_ERROR';
+      x.layer = 'provider';
+      x.policy = `model:${model.name}`;
+      x.upstreamBody = JSON.stringify({ type: step.error.type, message: step.error.message }).slice(0, 4096);
+      // The stream's error event carries no headers: the 200's request id names the call.
+      const err = step.error.requestId === null ? { ...step.error, requestId: s.providerRequestId } : step.error;
+      await write(x, streamErrorOpenAI(p, model, s, err));
+      finished = true;
+    } else if (step.done === true) {
+      await write(x, 'data: [DONE]\n\n');
+      finished = true;
+    }
+  };
+  try {
+    for await (const chunk of s.res.body as AsyncIterable<Buffer>) {
+      if (x.res.destroyed) break;
+      for (const ev of reader.push(chunk)) {
+        await emit(mapper.event(ev));
+        if (finished) break;
+      }
+      if (finished) break;
+    }
+    if (!finished && !x.res.destroyed) {
+      for (const ev of reader.end()) {
+        await emit(mapper.event(ev));
+        if (finished) break;
+      }
+      if (!finished) await emit(mapper.end());
+      if (!finished) await write(x, 'data: [DONE]\n\n');
+    }
+  } catch (err) {
+    if (!x.res.destroyed) {
+      // The provider's connection failed mid-stream: tell the client in-stream, naming it.
+      const e = err as { code?: string; message: string };
+      const pe: ProviderError = { status: 502, kind: 'server', type: null, code: e.code ?? null, message: `stream broke off: ${e.code ?? e.message}`, requestId: s.providerRequestId, retryAfterMs: null, param: null };
+      x.code = 'AI_PROVIDER_ERROR';
+      x.layer = 'provider';
+      x.policy = `model:${model.name}`;
+      await write(x, streamErrorOpenAI(p, model, s, pe)).catch(() => undefined);
+    }
+  } finally {
+    if (!s.res.body.destroyed) s.res.body.destroy();
+    account(p, s, model, req.model, usage, true, ttft);
+    if (!x.res.destroyed) x.res.end();
+  }
+  void deps;
+}
+
+async function embeddings(p: Prepared, ai: AiRuntime, req: EmbeddingsRequest): Promise<void> {
+  const model = resolveModel(p, ai, req.model);
+  if (model === undefined) return;
+  const first = model.targets[0] as CompiledTarget;
+  const adapter = first.provider.adapter;
+  if (adapter.embeddings === undefined || adapter.embeddingsResult === undefined) {
+    p.x.reply('AI_OPERATION_NOT_SUPPORTED', `model:${model.name}`, { evidence: { provider: first.provider.type, operation: 'embeddings' }, rule: `${first.provider.type} has no embeddings API` });
+    return;
+  }
+  const r = await call(p, ai, model, (t, key) => {
+    const a = t.provider.adapter;
+    if (a.embeddings === undefined) throw new UnsupportedParameterError(t.provider.type, 'model', 'chat models only (no embeddings API)');
+    return a.embeddings(req, targetOf(t), key);
+  });
+  if (!('res' in r)) {
+    fail(p, model, r);
+    return;
+  }
+  const text = await r.res.body.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
+    return;
+  }
+  let out: EmbeddingsResponse;
+  try {
+    out = (r.target.provider.adapter.embeddingsResult as NonNullable<typeof adapter.embeddingsResult>)(json, newContext(p.x, req.model));
+  } catch (err) {
+    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
+    return;
+  }
+  // The OpenAI SDK asks for base64 (little-endian float32) by default; providers that only
+  // return floats get them encoded here, so the client receives what it asked for.
+  if (req.encoding_format === 'base64') {
+    out = {
+      ...out,
+      data: out.data.map((d) => (typeof d.embedding === 'string' ? d : { ...d, embedding: Buffer.from(new Float32Array(d.embedding).buffer).toString('base64') })),
+    };
+  }
+  account(p, r, model, req.model, { prompt_tokens: out.usage.prompt_tokens, completion_tokens: 0, total_tokens: out.usage.total_tokens }, false, null);
+  sendJson(p, 200, out, servedHeaders(p, r, model));
+}
+
+/** Anthropic's native Messages API, passed through to Anthropic targets. */
+async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string, unknown>>): Promise<void> {
+  const x = p.x;
+  const version = x.req.headers['anthropic-version'];
+  const problem = anthropicNative.check(body, typeof version === 'string' ? version : undefined);
+  if (problem !== undefined) {
+    invalid(x, problem.param, problem.message);
+    return;
+  }
+  const model = resolveModel(p, ai, body.model);
+  if (model === undefined) return;
+  const foreign = model.targets.find((t) => t.provider.type !== 'anthropic');
+  if (foreign !== undefined) {
+    x.reply('AI_OPERATION_NOT_SUPPORTED', `model:${model.name}`, {
+      evidence: { provider: foreign.provider.type, operation: 'the native Anthropic Messages API' },
+      rule: `model ${model.name} is served by ${foreign.provider.type}; the native /v1/messages route passes through to Anthropic targets only (use the OpenAI-compatible route for it)`,
+    });
+    return;
+  }
+  const h = x.req.headers;
+  const pass = {
+    ...(typeof h['anthropic-version'] === 'string' ? { version: h['anthropic-version'] } : {}),
+    ...(typeof h['anthropic-beta'] === 'string' ? { beta: h['anthropic-beta'] } : {}),
+  };
+  const r = await call(p, ai, model, (t, key) => anthropicNative.messages(body, targetOf(t), key, pass));
+  if (!('res' in r)) {
+    fail(p, model, r);
+    return;
+  }
+  const requested = body.model as string;
+  if (body.stream !== true) {
+    const text = await r.res.body.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
+      return;
+    }
+    account(p, r, model, requested, anthropicNative.usage(json), false, null);
+    sendJson(p, 200, json, servedHeaders(p, r, model));
+    return;
+  }
+  x.res.writeHead(200, {
+    ...servedHeaders(p, r, model),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    [p.rt.compiled.source.request_id.header]: x.requestId,
+    'request-id': x.requestId,
+  });
+  // The bytes pass through unchanged; a watcher reads them for usage and in-stream errors.
+  const watcher = new NativeStreamWatcher();
+  const reader = new SseReader();
+  let usage: Usage | undefined;
+  let ttft: number | null = null;
+  try {
+    for await (const chunk of r.res.body as AsyncIterable<Buffer>) {
+      if (x.res.destroyed) break;
+      if (ttft === null) ttft = Math.round((performance.now() - x.t0) * 1000) / 1000;
+      for (const ev of reader.push(chunk)) {
+        const seen = watcher.event(ev);
+        if (seen.usage !== undefined) usage = seen.usage;
+        if (seen.error !== undefined) {
+          x.code = 'AI_PROVIDER_ERROR';
+          x.layer = 'provider';
+          x.policy = `model:${model.name}`;
+          x.upstreamBody = ev.data.slice(0, 4096);
+        }
+      }
+      x.bytesOut += chunk.length;
+      if (!x.res.write(chunk)) await once(x.res, 'drain');
+    }
+  } catch (err) {
+    if (!x.res.destroyed) {
+      const e = err as { code?: string; message: string };
+      x.code = 'AI_PROVIDER_ERROR';
+      x.layer = 'provider';
+      x.policy = `model:${model.name}`;
+      const data = JSON.stringify({ type: 'error', error: { type: 'api_error', message: `stream from ${r.target.provider.id} broke off: ${e.code ?? e.message}`, layer: 'provider', request_id: x.requestId }, request_id: x.requestId });
+      await write(x, sseEvent('error', data)).catch(() => undefined);
+    }
+  } finally {
+    if (!r.res.body.destroyed) r.res.body.destroy();
+    account(p, r, model, requested, usage, true, ttft);
+    if (!x.res.destroyed) x.res.end();
+  }
+}
+
+/** A prompt API: variables in, the model's output out. */
+async function prompt(p: Prepared, ai: AiRuntime, vars: Readonly<Record<string, unknown>>): Promise<void> {
+  const x = p.x;
+  const cp = p.route.prompt;
+  if (cp === undefined || cp.model === undefined) return;
+  if (!cp.validate(vars)) {
+    const { param, problem } = firstProblem(cp.validate.errors);
+    invalid(x, param, problem);
+    return;
+  }
+  const req = cp.build(vars);
+  const model = cp.model;
+  const r = await call(p, ai, model, (t, key) => t.provider.adapter.chat(req, targetOf(t), key));
+  if (!('res' in r)) {
+    fail(p, model, r);
+    return;
+  }
+  const text = await r.res.body.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
+    return;
+  }
+  let completion: ChatCompletion;
+  try {
+    completion = r.target.provider.adapter.chatResult(json, newContext(x, req.model));
+  } catch (err) {
+    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
+    return;
+  }
+  account(p, r, model, req.model, completion.usage, false, null);
+  const content = completion.choices[0]?.message.content ?? '';
+  let output: unknown = content;
+  if (cp.config.output === 'json') {
+    try {
+      output = JSON.parse(content);
+    } catch {
+      fail(p, model, {
+        kind: 'provider',
+        target: r.target,
+        body: content.slice(0, 4096),
+        error: { status: 502, kind: 'server', type: null, code: 'output_not_json', message: 'the model\u2019s output is not the JSON this prompt API promises', requestId: r.providerRequestId, retryAfterMs: null, param: null },
+      });
+      return;
+    }
+  }
+  sendJson(
+    p,
+    200,
+    { output, model: req.model, finish_reason: completion.choices[0]?.finish_reason ?? null, usage: completion.usage ?? null, request_id: x.requestId },
+    servedHeaders(p, r, model),
+  );
+}

@@ -1,0 +1,46 @@
+/**
+ * `pinpoint encrypt-secret`: encrypts a provider key for `ai.providers.<id>.keys[].encrypted`, so
+ * the config file can be committed without the key in clear (src/ai/secrets.ts). The key to
+ * encrypt is read from standard input only: an argument would sit in the shell history and in
+ * the process list.
+ */
+import { readFileSync } from 'node:fs';
+import { encryptSecret, parseSecretKey } from '../ai/secrets.ts';
+import { printJson } from './output.ts';
+
+type Values = Record<string, string | boolean | undefined>;
+
+export const encryptSecretCmd = {
+  summary: 'encrypt a provider key (read from standard input) for ai.providers.*.keys[].encrypted',
+  usage: 'pinpoint encrypt-secret [--key-file FILE | --key-env NAME (default PINPOINT_SECRET_KEY)] < key.txt',
+  options: { 'key-file': { type: 'string' as const }, 'key-env': { type: 'string' as const } },
+  run: async (v: Values): Promise<number> => {
+    let secretKey: Buffer;
+    try {
+      if (typeof v['key-file'] === 'string') secretKey = parseSecretKey(readFileSync(v['key-file'], 'utf8'));
+      else {
+        const name = typeof v['key-env'] === 'string' ? v['key-env'] : 'PINPOINT_SECRET_KEY';
+        const text = process.env[name];
+        if (text === undefined || text === '') {
+          process.stderr.write(`pinpoint encrypt-secret: $${name} is not set (32 bytes, e.g. \`openssl rand -base64 32\`)\n`);
+          return 2;
+        }
+        secretKey = parseSecretKey(text);
+      }
+    } catch (err) {
+      process.stderr.write(`pinpoint encrypt-secret: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const plain = Buffer.concat(chunks).toString('utf8').trim();
+    if (plain === '') {
+      process.stderr.write('pinpoint encrypt-secret: nothing on standard input\n');
+      return 2;
+    }
+    const out = encryptSecret(plain, secretKey);
+    if (v.json === true) printJson({ encrypted: out });
+    else process.stdout.write(`${out}\n`);
+    return 0;
+  },
+};
