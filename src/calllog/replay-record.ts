@@ -152,6 +152,9 @@ export function claimsRead(source: Config): Set<string> {
       case 'ownership':
         for (const n of strings(c.claim)) if (n !== 'consumer') out.add(n);
         break;
+      case 'tenant':
+        for (const n of strings(c.claim)) out.add(n);
+        break;
     }
   }
   return out;

@@ -241,7 +241,9 @@ export function compileConfig(
     });
   }
 
-  if (issues.length > 0) throw new ConfigError(issues);
+  // Policies reading the same consumer data (two subscription policies for one API) find the same
+  // problem there; it is one problem to fix, so it is reported once.
+  if (issues.length > 0) throw new ConfigError(issues.filter((x, i) => issues.findIndex((y) => y.path === x.path && y.message === x.message) === i));
 
   return Object.freeze({
     source: config,

@@ -218,6 +218,44 @@ const REJECTIONS: readonly Rejection[] = [
     message: /ACME_KEY is not set/,
   },
   {
+    name: 'subscription with an unknown status',
+    text: yaml('consumers:\n  - id: acme\n    subscriptions: [{ api: orders, status: approved }]\n'),
+    path: 'consumers[0].subscriptions[0].status',
+    message: /must be one of "active", "pending", "rejected", "expired", "suspended"/,
+    count: 1,
+  },
+  {
+    name: 'subscription end that is not an RFC 3339 time',
+    text: yaml('consumers:\n  - id: acme\n    subscriptions: [{ api: orders, status: active, expires_at: "next year" }]\n'),
+    path: 'consumers[0].subscriptions[0].expires_at',
+    message: /must match format "date-time"/,
+    count: 1,
+  },
+  {
+    // Two subscription policies for one API find the same problem; it is reported once.
+    name: 'two subscriptions of one consumer to one API, reported once',
+    text: yaml(
+      'policies:\n  subs: { type: subscription, config: { api: orders } }\n  subs-watch: { type: subscription, mode: monitor, config: { api: orders } }\nconsumers:\n  - id: acme\n    subscriptions: [{ api: orders, status: active }, { api: orders, status: pending }]\n',
+    ),
+    path: 'consumers[0].subscriptions[1].api',
+    message: /acme already has a subscription to API orders/,
+    count: 1,
+  },
+  {
+    name: 'tenant policy with a bad from',
+    text: yaml('policies:\n  team:\n    type: tenant\n    config: { tenant: { from: cookie, name: tenant } }\n'),
+    path: 'policies.team.config.tenant.from',
+    message: /must be one of "param", "header", "query"/,
+    count: 1,
+  },
+  {
+    name: 'subscription policy without an api',
+    text: yaml('policies:\n  subs: { type: subscription }\n'),
+    path: 'policies.subs.config',
+    message: /required property 'api'/,
+    count: 1,
+  },
+  {
     name: 'YAML syntax error: path is file:line:col',
     text: 'version: 1\nupstreams:\n  orders: [\n',
     path: 'pinpoint.yaml:4:1',

@@ -102,6 +102,24 @@ const ApiKey = Type.Object(
   { additionalProperties: false },
 );
 
+const Subscription = Type.Object(
+  {
+    api: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$',
+      description: 'Id of the API subscribed to: the api a subscription policy names for the routes of that API. An id no policy names yet is allowed.',
+    }),
+    status: Type.Union([Type.Literal('active'), Type.Literal('pending'), Type.Literal('rejected'), Type.Literal('expired'), Type.Literal('suspended')], {
+      description:
+        'active: calls pass (until expires_at). pending: applied for, waiting for the API owner\u2019s approval (SUBSCRIPTION_PENDING, unless the policy sets allow_pending). rejected: the owner refused it (SUBSCRIPTION_REJECTED). expired: ended (SUBSCRIPTION_EXPIRED). suspended: stopped by the owner for now (SUBSCRIPTION_SUSPENDED).',
+    }),
+    expires_at: Type.Optional(
+      Type.String({ format: 'date-time', description: 'RFC 3339 time the subscription ends; from then on it is refused as SUBSCRIPTION_EXPIRED whatever its status says. Unset: no end.' }),
+    ),
+    plan: Type.Optional(Type.String({ minLength: 1, description: 'The plan (tier) subscribed to, e.g. free or pro; shown in denials\u2019 evidence.' })),
+  },
+  { additionalProperties: false, description: 'This consumer\u2019s subscription to one API and its approval state.' },
+);
+
 const Consumer = Type.Object(
   {
     id: Id,
@@ -111,7 +129,7 @@ const Consumer = Type.Object(
     team: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$',
-        description: 'The team (tenant) this consumer belongs to: ai-limits can limit and budget a whole team, and the call log can be queried by team.',
+        description: 'The team (tenant) this consumer belongs to: the tenant policy allows it only into its own tenant, ai-limits can limit and budget a whole team, and the call log can be queried by team.',
       }),
     ),
     credentials: Type.Object(
@@ -133,6 +151,11 @@ const Consumer = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'How this consumer proves who it is.' },
     ),
+    subscriptions: Type.Array(Subscription, {
+      default: [],
+      description:
+        'The APIs this consumer has subscribed to, one entry per API, checked by subscription policies. Written by hand today; the developer portal will write them once subscriptions and approvals live there.',
+    }),
     policies: PolicyRefs,
   },
   { additionalProperties: false },

@@ -230,4 +230,17 @@ void describe('problemHeaders', () => {
     const h = problemHeaders(input('METHOD_NOT_ALLOWED', false, { policy: 'router', headers: { allow: 'GET, HEAD' } }));
     assert.equal(h.allow, 'GET, HEAD');
   });
+
+  void test('AI envelopes also carry the request id where the client SDK reads it', () => {
+    // The Anthropic SDK reads request-id, the OpenAI SDK x-request-id, whatever request_id.header says.
+    const anthropic = problemHeaders(input('AUTH_KEY_INVALID', false, { requestId: 'r-1', requestIdHeader: 'x-correlation-id', envelope: 'anthropic' }));
+    assert.equal(anthropic['request-id'], 'r-1');
+    assert.equal(anthropic['x-correlation-id'], 'r-1');
+    const openai = problemHeaders(input('AUTH_KEY_INVALID', false, { requestId: 'r-2', requestIdHeader: 'x-correlation-id', envelope: 'openai' }));
+    assert.equal(openai['x-request-id'], 'r-2');
+    assert.equal(openai['request-id'], undefined);
+    const problem = problemHeaders(input('AUTH_KEY_INVALID', false, { requestId: 'r-3', requestIdHeader: 'x-correlation-id' }));
+    assert.equal(problem['request-id'], undefined);
+    assert.equal(problem['x-request-id'], undefined);
+  });
 });

@@ -22,6 +22,8 @@ import { IP_RULES_CODES } from '../policies/ip-rules/codes.ts';
 import { JWT_CODES } from '../policies/jwt/codes.ts';
 import { BASIC_AUTH_CODES } from '../policies/basic-auth/codes.ts';
 import { INTROSPECTION_CODES } from '../policies/oauth2-introspection/codes.ts';
+import { SUBSCRIPTION_CODES } from '../policies/subscription/codes.ts';
+import { TENANT_CODES } from '../policies/tenant/codes.ts';
 import { RBAC_CODES } from '../policies/rbac/codes.ts';
 import { OWNERSHIP_CODES } from '../policies/ownership/codes.ts';
 import { RATE_LIMIT_CODES } from '../policies/rate-limit/codes.ts';
@@ -194,7 +196,7 @@ const CORE_CODES = {
  * code that emits them; they are merged here. A spread would let one section silently replace
  * another's code, so the merge refuses duplicates at load.
  */
-const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES, JWT_CODES, BASIC_AUTH_CODES, INTROSPECTION_CODES, RBAC_CODES, OWNERSHIP_CODES, RATE_LIMIT_CODES, CORS_CODES, CSRF_CODES, ORIGIN_CODES, CONTENT_TYPE_CODES, REQUIRED_HEADERS_CODES, OPENAPI_CODES, AI_LIMITS_CODES, AI_GUARDRAILS_CODES, AI_CODES] as const;
+const SECTIONS = [CORE_CODES, API_KEY_CODES, IP_RULES_CODES, JWT_CODES, BASIC_AUTH_CODES, INTROSPECTION_CODES, SUBSCRIPTION_CODES, TENANT_CODES, RBAC_CODES, OWNERSHIP_CODES, RATE_LIMIT_CODES, CORS_CODES, CSRF_CODES, ORIGIN_CODES, CONTENT_TYPE_CODES, REQUIRED_HEADERS_CODES, OPENAPI_CODES, AI_LIMITS_CODES, AI_GUARDRAILS_CODES, AI_CODES] as const;
 
 export const CATALOG = {
   ...CORE_CODES,
@@ -203,6 +205,8 @@ export const CATALOG = {
   ...JWT_CODES,
   ...BASIC_AUTH_CODES,
   ...INTROSPECTION_CODES,
+  ...SUBSCRIPTION_CODES,
+  ...TENANT_CODES,
   ...RBAC_CODES,
   ...OWNERSHIP_CODES,
   ...RATE_LIMIT_CODES,

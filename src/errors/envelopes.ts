@@ -50,6 +50,18 @@ export function anthropicType(status: number): string {
   }
 }
 
+/**
+ * The header each client protocol's SDK reads the request id from: the OpenAI SDK reads
+ * `x-request-id` (APIError.requestID, `_request_id`), the Anthropic SDK `request-id`. Sent with
+ * the gateway's request id beside the configured request-id header (which may have another name),
+ * so `err.requestID` in the client names the gateway's request, as the body's `request_id` does.
+ */
+export function requestIdHeaders(envelope: Envelope | undefined, requestId: string): Record<string, string> {
+  if (envelope === 'openai') return { 'x-request-id': requestId };
+  if (envelope === 'anthropic') return { 'request-id': requestId };
+  return {};
+}
+
 function pinpointMembers(p: ProblemBody): Record<string, unknown> {
   return {
     layer: p.layer,

@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Evidence } from '../pipeline/types.ts';
 import { CATALOG, renderTemplate, type Code, type Layer } from './catalog.ts';
-import { envelopeBody, type Envelope } from './envelopes.ts';
+import { envelopeBody, requestIdHeaders, type Envelope } from './envelopes.ts';
 
 export interface ProblemInput {
   readonly code: Code;
@@ -81,6 +81,7 @@ export function problemHeaders(p: ProblemInput): Record<string, string> {
     'x-pinpoint-code': p.code,
     'x-pinpoint-layer': entry.layer,
     'x-pinpoint-policy': p.policy,
+    ...requestIdHeaders(p.envelope, p.requestId),
     [p.requestIdHeader]: p.requestId,
   };
   // Clients (OpenAI/Anthropic SDKs among them) honour x-should-retry; say it on permanent denials.

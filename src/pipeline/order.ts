@@ -39,6 +39,16 @@ const ALL_STAGES: readonly Stage[] = Object.freeze([
     authenticates: true,
   },
   {
+    type: 'subscription',
+    reason:
+      'API access by subscription: needs the consumer identified above; first of the authorization checks because without an active subscription to the API no permission or tenant matters, so the caller hears "subscribe" or "wait for approval", not a missing permission it could never use.',
+  },
+  {
+    type: 'tenant',
+    reason:
+      'Tenant isolation: after subscription (access to the API as a whole is the broader answer) and before rbac, because a permission held in the caller’s own tenant says nothing about another tenant’s data; a caller in the wrong tenant hears that, not a missing permission.',
+  },
+  {
     type: 'rbac',
     reason: 'Authorization by permission per method: needs the identity set above; before rate limits so a forbidden call spends no quota.',
   },

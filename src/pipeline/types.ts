@@ -237,10 +237,21 @@ export interface ConsumerSpec {
   readonly errors?: 'public' | 'detailed' | undefined;
   readonly groups?: readonly string[] | undefined;
   readonly team?: string | undefined;
+  /** The APIs this consumer subscribed to (consumers[].subscriptions), for the subscription policy. */
+  readonly subscriptions?: readonly SubscriptionSpec[] | undefined;
   readonly credentials?: {
     readonly api_keys?: readonly ApiKeySpec[] | undefined;
     readonly basic_auth?: readonly BasicAuthSpec[] | undefined;
   } | undefined;
+}
+
+/** One consumer's subscription to one API, as written in config (consumers[].subscriptions[]). */
+export interface SubscriptionSpec {
+  readonly api: string;
+  readonly status: 'active' | 'pending' | 'rejected' | 'expired' | 'suspended';
+  /** RFC 3339 end of the subscription. */
+  readonly expires_at?: string | undefined;
+  readonly plan?: string | undefined;
 }
 
 export interface BasicAuthSpec {
