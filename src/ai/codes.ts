@@ -78,12 +78,4 @@ export const AI_CODES = {
     proxyStatus: 'destination_ip_prohibited',
     remediation: 'Provider {provider} resolves to {address}, a private or metadata address; set allow_private_network on the provider if that is intended.',
   },
-  AI_PROVIDER_NO_KEY: {
-    status: 503,
-    title: 'No usable key for the AI provider',
-    layer: 'gateway',
-    retryable: false,
-    proxyStatus: 'destination_unavailable',
-    remediation: 'Provider {provider} has no key that can be decrypted or read ({reason}); fix ai.providers.{provider}.keys.',
-  },
 } as const satisfies Record<string, CatalogEntry>;

@@ -31,7 +31,7 @@ import {
   type Usage,
 } from './types.ts';
 import type { Code } from '../errors/catalog.ts';
-import { providerErrorBody, type Envelope } from '../errors/envelopes.ts';
+import { providerErrorBody, requestIdHeaders, type Envelope } from '../errors/envelopes.ts';
 import { BodyTooLargeError } from '../proxy/body-limit.ts';
 import type { Evidence } from '../pipeline/types.ts';
 import type { Exchange } from '../server/exchange.ts';
@@ -49,12 +49,21 @@ function operationOf(p: Prepared): Operation | undefined {
   const method = x.req.method ?? 'GET';
   if (route.kind === 'prompt') return method === 'POST' ? 'prompt' : undefined;
   const path = x.path.replace(/\/+$/, '');
-  if (method === 'GET' && path.endsWith('/models')) return 'models';
+  if ((method === 'GET' || method === 'HEAD') && path.endsWith('/models')) return 'models';
   if (method !== 'POST') return undefined;
   if (route.ai?.protocol === 'anthropic') return path.endsWith('/v1/messages') ? 'messages' : undefined;
   if (path.endsWith('/chat/completions')) return 'chat';
   if (path.endsWith('/embeddings')) return 'embeddings';
   return undefined;
+}
+
+/** The methods an operation path of this route takes, when the path is one (for a 405's Allow). */
+function allowedMethods(p: Prepared): string | undefined {
+  if (p.route.kind === 'prompt') return 'POST';
+  const path = p.x.path.replace(/\/+$/, '');
+  if (path.endsWith('/models')) return 'GET, HEAD';
+  if (p.route.ai?.protocol === 'anthropic') return path.endsWith('/v1/messages') ? 'POST' : undefined;
+  return path.endsWith('/chat/completions') || path.endsWith('/embeddings') ? 'POST' : undefined;
 }
 
 /** Entry point from the gateway: never rejects (a bug becomes a 500 in the route's envelope). */
@@ -68,8 +77,16 @@ export function serveAi(deps: GatewayDeps, p: Prepared): void {
 async function serve(deps: GatewayDeps, p: Prepared): Promise<void> {
   const { x, route } = p;
   const op = operationOf(p);
+  const allow = op === undefined ? allowedMethods(p) : undefined;
+  if (allow !== undefined) {
+    // The path is an operation, the method is not its (RFC 9110 §15.5.6: 405 with Allow), rather
+    // than claiming no route matches.
+    const method = x.req.method ?? '';
+    x.reply('METHOD_NOT_ALLOWED', 'router', { evidence: { method, path: x.path, allow }, rule: `${x.path} accepts ${allow}`, headers: { allow } });
+    return;
+  }
   if (op === undefined) {
-    const ops = route.kind === 'prompt' ? 'POST' : route.ai?.protocol === 'anthropic' ? 'POST /v1/messages, GET /v1/models' : 'POST /chat/completions, POST /embeddings, GET /models';
+    const ops = route.ai?.protocol === 'anthropic' ? 'POST /v1/messages, GET /v1/models' : 'POST /chat/completions, POST /embeddings, GET /models';
     x.reply('ROUTE_NOT_FOUND', 'router', { evidence: { nearest: ops }, rule: `${x.req.method ?? ''} ${x.path} is not an operation of AI route ${route.id}` });
     return;
   }
@@ -193,7 +210,31 @@ interface Served {
 type Failure =
   | { readonly kind: 'provider'; readonly target: CompiledTarget; readonly error: ProviderError; readonly body: string }
   | { readonly kind: 'network'; readonly target: CompiledTarget; readonly code: Code; readonly evidence: Evidence; readonly rule: string }
-  | { readonly kind: 'unsupported'; readonly error: UnsupportedParameterError };
+  | { readonly kind: 'unsupported'; readonly error: UnsupportedParameterError }
+  /** The client left: nobody to answer (the exchange is logged as CLIENT_CLOSED_REQUEST). */
+  | { readonly kind: 'gone' };
+
+const GONE: Failure = { kind: 'gone' };
+
+const departures = new WeakMap<Exchange, AbortController>();
+
+/**
+ * Aborted once the client's connection closes. Provider calls carry it, so a client that leaves
+ * cancels the provider call (as the proxy path aborts its upstream): a generation nobody will
+ * read still costs tokens, and a held call ties up the provider's connection pool until its
+ * timeout. Aborting after the response finished is a no-op.
+ */
+function clientGone(x: Exchange): AbortSignal {
+  let ac = departures.get(x);
+  if (ac === undefined) {
+    const c = new AbortController();
+    ac = c;
+    departures.set(x, c);
+    if (x.res.destroyed) c.abort();
+    else x.res.once('close', () => c.abort());
+  }
+  return ac.signal;
+}
 
 function targetOf(t: CompiledTarget): ProviderTarget {
   const p = t.provider;
@@ -228,11 +269,41 @@ function lowerHeaders(h: Dispatcher.ResponseData['headers']): Record<string, str
 async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    if (size < limit) chunks.push(c.subarray(0, limit - size));
-    size += c.length;
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      if (size < limit) chunks.push(c.subarray(0, limit - size));
+      size += c.length;
+    }
+  } catch {
+    // An error body cut short still has its status, which is what the answer rests on; what
+    // arrived of the body is kept.
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The whole body of a 2xx answer. A provider that breaks off mid-body is the provider's failure
+ * (502, layer provider, as a stream that breaks off is), not a gateway fault; a client that left
+ * meanwhile is nobody's to answer.
+ */
+async function bodyText(p: Prepared, s: Served): Promise<string | Failure> {
+  try {
+    return await s.res.body.text();
+  } catch (err) {
+    if (clientGone(p.x).aborted) return GONE;
+    const e = err as { code?: string; message: string };
+    const error: ProviderError = {
+      status: 502,
+      kind: 'server',
+      type: null,
+      code: e.code ?? null,
+      message: `the response broke off: ${e.code ?? e.message}`,
+      requestId: s.providerRequestId,
+      retryAfterMs: null,
+      param: null,
+    };
+    return { kind: 'provider', target: s.target, body: '', error };
+  }
 }
 
 /**
@@ -242,6 +313,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], limit: number):
  */
 async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t: CompiledTarget, key: string | undefined) => HttpCall): Promise<Served | Failure> {
   const x = p.x;
+  const signal = clientGone(x);
   const tried = new Set<CompiledTarget>();
   let last: Failure | undefined;
   let attempts = 0;
@@ -277,11 +349,13 @@ async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t:
           method: httpCall.method,
           headers: httpCall.headers,
           body: httpCall.body ?? null,
+          signal,
         });
       } catch (err) {
         const e = err as { code?: string; message: string; address?: string };
         const us = Math.round((performance.now() - t0) * 1000);
-        if (x.res.destroyed) throw err;
+        // Aborted because the client left (or it left while the call failed): not a gateway fault.
+        if (signal.aborted || x.res.destroyed) return GONE;
         let code: Code;
         let evidence: Evidence;
         if (e.code === SSRF_BLOCKED) {
@@ -347,8 +421,8 @@ async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t:
         const wait = error.retryAfterMs;
         if (!retriedSame && wait !== null && wait <= model.maxRetryAfterMs && attempts < model.maxAttempts) {
           retriedSame = true;
-          await sleep(wait);
-          if (x.res.destroyed) return last;
+          await sleep(wait, undefined, { signal }).catch(() => undefined);
+          if (signal.aborted) return GONE;
           continue;
         }
         ai.restTarget(target, now, error.retryAfterMs ?? undefined);
@@ -372,6 +446,7 @@ async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t:
 function fail(p: Prepared, model: CompiledModel, f: Failure): void {
   const x = p.x;
   const policy = `model:${model.name}`;
+  if (f.kind === 'gone') return;
   if (f.kind === 'unsupported') {
     unsupported(x, policy, f.error);
     return;
@@ -423,7 +498,7 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
     'content-length': String(Buffer.byteLength(body)),
   };
   if (e.requestId !== null) headers['x-pinpoint-provider-request-id'] = e.requestId;
-  if (envelope === 'anthropic') headers['request-id'] = x.requestId;
+  Object.assign(headers, requestIdHeaders(envelope, x.requestId));
   if (PERMANENT.has(e.kind)) headers['x-should-retry'] = 'false';
   if (e.retryAfterMs !== null && !PERMANENT.has(e.kind)) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
@@ -460,7 +535,7 @@ function sendJson(p: Prepared, status: number, value: unknown, headers: Record<s
     [p.rt.compiled.source.request_id.header]: x.requestId,
     'content-length': String(Buffer.byteLength(body)),
   };
-  if (p.route.envelope === 'anthropic') h['request-id'] = x.requestId;
+  Object.assign(h, requestIdHeaders(p.route.envelope, x.requestId));
   x.res.writeHead(status, h);
   x.res.end(body);
   x.bytesOut = Buffer.byteLength(body);
@@ -525,7 +600,11 @@ async function chat(deps: GatewayDeps, p: Prepared, ai: AiRuntime, req: ChatRequ
   const ctx = newContext(p.x, req.model);
   if (req.stream === true) await relayStream(deps, p, r, model, req, ctx);
   else {
-    const text = await r.res.body.text();
+    const text = await bodyText(p, r);
+    if (typeof text !== 'string') {
+      fail(p, model, text);
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -583,6 +662,7 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
     ...servedHeaders(p, s, model),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
+    ...requestIdHeaders(p.route.envelope, x.requestId),
     [p.rt.compiled.source.request_id.header]: x.requestId,
   });
   const mapper = s.target.provider.adapter.chatStream(ctx, req);
@@ -663,7 +743,11 @@ async function embeddings(p: Prepared, ai: AiRuntime, req: EmbeddingsRequest): P
     fail(p, model, r);
     return;
   }
-  const text = await r.res.body.text();
+  const text = await bodyText(p, r);
+  if (typeof text !== 'string') {
+    fail(p, model, text);
+    return;
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -721,7 +805,11 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
   }
   const requested = body.model as string;
   if (body.stream !== true) {
-    const text = await r.res.body.text();
+    const text = await bodyText(p, r);
+    if (typeof text !== 'string') {
+      fail(p, model, text);
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -737,8 +825,8 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
     ...servedHeaders(p, r, model),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
+    ...requestIdHeaders(p.route.envelope, x.requestId),
     [p.rt.compiled.source.request_id.header]: x.requestId,
-    'request-id': x.requestId,
   });
   // The bytes pass through unchanged; a watcher reads them for usage and in-stream errors.
   const watcher = new NativeStreamWatcher();
@@ -795,7 +883,11 @@ async function prompt(p: Prepared, ai: AiRuntime, vars: Readonly<Record<string, 
     fail(p, model, r);
     return;
   }
-  const text = await r.res.body.text();
+  const text = await bodyText(p, r);
+  if (typeof text !== 'string') {
+    fail(p, model, text);
+    return;
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { renderJsonSchema } from '../config/json-schema.ts';
 import { CATALOG, CODES, docsAnchor, isCode, renderTemplate, type CatalogEntry, type Code } from './catalog.ts';
+import { envelopeBody } from './envelopes.ts';
 import { problemBody, problemHeaders, proxyStatus, type ProblemInput } from './problem.ts';
 import { renderErrorReference } from './reference.ts';
 
@@ -229,6 +230,16 @@ void describe('problemHeaders', () => {
   void test('METHOD_NOT_ALLOWED carries Allow when the router gives it', () => {
     const h = problemHeaders(input('METHOD_NOT_ALLOWED', false, { policy: 'router', headers: { allow: 'GET, HEAD' } }));
     assert.equal(h.allow, 'GET, HEAD');
+  });
+
+  void test("the OpenAI envelope's param names the field in public mode too; other evidence stays out", () => {
+    const evidence = { param: 'temperature', problem: 'must be <= 2' };
+    const pub = input('AI_REQUEST_INVALID', false, { evidence });
+    const error = envelopeBody('openai', problemBody(pub), pub.evidence).error as Record<string, unknown>;
+    assert.equal(error.param, 'temperature');
+    assert.equal(error.evidence, undefined);
+    const none = envelopeBody('openai', problemBody(input('AI_MODEL_NOT_FOUND', false))).error as Record<string, unknown>;
+    assert.equal(none.param, null);
   });
 
   void test('AI envelopes also carry the request id where the client SDK reads it', () => {

@@ -74,10 +74,15 @@ function pinpointMembers(p: ProblemBody): Record<string, unknown> {
   };
 }
 
-/** The problem's members in the client protocol's error object. */
-export function envelopeBody(envelope: 'openai' | 'anthropic', p: ProblemBody): Record<string, unknown> {
+/**
+ * The problem's members in the client protocol's error object. `evidence` is the decision's
+ * evidence even in public mode (where the problem carries none): OpenAI's `param` is a member of
+ * its protocol, not detail, and names only a field of the client's own request, so the SDK's
+ * `err.param` says which field to fix whatever the errors mode.
+ */
+export function envelopeBody(envelope: 'openai' | 'anthropic', p: ProblemBody, evidence: ProblemBody['evidence'] = p.evidence): Record<string, unknown> {
   const message = p.detail ?? p.title;
-  const param = p.evidence?.param;
+  const param = evidence?.param;
   if (envelope === 'openai') {
     return {
       error: { message, type: openaiType(p.status, p.code), param: typeof param === 'string' ? param : null, code: p.code, ...pinpointMembers(p) },

@@ -93,7 +93,7 @@ export function problemHeaders(p: ProblemInput): Record<string, string> {
 /** Writes the problem response and returns the body's length. For HEAD, headers only (RFC 9110 §9.3.2). */
 export function sendProblem(res: ServerResponse, p: ProblemInput, method: string): number {
   const problem = problemBody(p);
-  const body = JSON.stringify(p.envelope === undefined || p.envelope === 'problem' ? problem : envelopeBody(p.envelope, problem));
+  const body = JSON.stringify(p.envelope === undefined || p.envelope === 'problem' ? problem : envelopeBody(p.envelope, problem, p.evidence));
   const headers = problemHeaders(p);
   const length = Buffer.byteLength(body);
   headers['content-length'] = String(length);

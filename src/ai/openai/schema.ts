@@ -103,20 +103,35 @@ const ajv = new Ajv({ allErrors: false, strict: false });
 export const validateChat: ValidateFunction = ajv.compile(ChatRequestSchema);
 export const validateEmbeddings: ValidateFunction = ajv.compile(EmbeddingsRequestSchema);
 
-/** JSON pointer → `messages[0].content` style, as OpenAI names params. */
-export function paramOf(pointer: string): string {
+/** JSON pointer → `messages[0].content` style, as OpenAI names params; '' for the body itself. */
+function pathOf(pointer: string): string {
   let out = '';
-  for (const seg of pointer.split('/').slice(1)) out += /^\d+$/.test(seg) ? `[${seg}]` : out === '' ? seg : `.${seg}`;
-  return out === '' ? 'body' : out;
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~'); // RFC 6901 §4
+    out += /^\d+$/.test(seg) ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  }
+  return out;
 }
 
-/** The first validation error as (param, problem); unions report their most specific branch. */
+/** JSON pointer → `messages[0].content` style, as OpenAI names params; `body` for the body itself. */
+export function paramOf(pointer: string): string {
+  return pathOf(pointer) || 'body';
+}
+
+/**
+ * The first validation error as (param, problem); unions report their most specific branch.
+ * A missing or unknown field is named itself (`messages`, `text`), not the object that lacks or
+ * holds it: that is the field the client has to fix.
+ */
 export function firstProblem(errors: readonly ErrorObject[] | null | undefined): { param: string; problem: string } {
   const list = errors ?? [];
   // The deepest error is the most specific: a bad `messages[2].role` beats "must match a schema in anyOf".
   let best = list[0];
   for (const e of list) if (best === undefined || e.instancePath.length > best.instancePath.length) best = e;
   if (best === undefined) return { param: 'body', problem: 'invalid' };
-  const extra = best.keyword === 'required' ? `.${(best.params as { missingProperty: string }).missingProperty}` : '';
-  return { param: paramOf(best.instancePath) + extra, problem: best.keyword === 'required' ? 'is required' : (best.message ?? 'invalid') };
+  const at = pathOf(best.instancePath);
+  const child = (name: string): string => (at === '' ? name : `${at}.${name}`);
+  if (best.keyword === 'required') return { param: child((best.params as { missingProperty: string }).missingProperty), problem: 'is required' };
+  if (best.keyword === 'additionalProperties') return { param: child((best.params as { additionalProperty: string }).additionalProperty), problem: 'is not a known field' };
+  return { param: at || 'body', problem: best.message ?? 'invalid' };
 }
