@@ -9,8 +9,7 @@
  * - anthropic: POST …/v1/messages (passed through to Anthropic targets), GET …/v1/models
  * - prompt routes: POST <route path> with the template's variables
  */
-import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { EventEmitter, once } from 'node:events';
 import type { Dispatcher } from 'undici';
 import type { CompiledModel, CompiledTarget, ProviderKey } from './compile.ts';
 import type { AiRuntime } from './runtime.ts';
@@ -216,24 +215,52 @@ type Failure =
 
 const GONE: Failure = { kind: 'gone' };
 
-const departures = new WeakMap<Exchange, AbortController>();
-
 /**
- * Aborted once the client's connection closes. Provider calls carry it, so a client that leaves
- * cancels the provider call (as the proxy path aborts its upstream): a generation nobody will
- * read still costs tokens, and a held call ties up the provider's connection pool until its
- * timeout. Aborting after the response finished is a no-op.
+ * Emits 'abort' once the client's connection closes before its response finished. Provider calls
+ * carry it (undici takes an EventEmitter as `signal`), so a client that leaves cancels the
+ * provider call (as the proxy path aborts its upstream): a generation nobody will read still
+ * costs tokens, and a held call ties up the provider's connection pool until its timeout.
+ *
+ * An EventEmitter rather than an AbortController: an AbortController aborted on every close (even
+ * after a finished response) built a DOMException and dispatched an EventTarget event per
+ * request, about a tenth of the AI path's CPU in a profile.
  */
-function clientGone(x: Exchange): AbortSignal {
-  let ac = departures.get(x);
-  if (ac === undefined) {
-    const c = new AbortController();
-    ac = c;
-    departures.set(x, c);
-    if (x.res.destroyed) c.abort();
-    else x.res.once('close', () => c.abort());
+class Departure extends EventEmitter {
+  aborted = false;
+}
+
+const departures = new WeakMap<Exchange, Departure>();
+
+function clientGone(x: Exchange): Departure {
+  let d = departures.get(x);
+  if (d === undefined) {
+    const dep = new Departure();
+    d = dep;
+    departures.set(x, dep);
+    const leave = (): void => {
+      dep.aborted = true;
+      dep.emit('abort');
+    };
+    if (x.res.destroyed) dep.aborted = true;
+    else
+      x.res.once('close', () => {
+        if (!x.res.writableFinished) leave();
+      });
   }
-  return ac.signal;
+  return d;
+}
+
+/** Waits `ms`, or less if the client leaves. */
+function waitUnlessGone(ms: number, d: Departure): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      d.off('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    d.once('abort', done);
+  });
 }
 
 function targetOf(t: CompiledTarget): ProviderTarget {
@@ -421,7 +448,7 @@ async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t:
         const wait = error.retryAfterMs;
         if (!retriedSame && wait !== null && wait <= model.maxRetryAfterMs && attempts < model.maxAttempts) {
           retriedSame = true;
-          await sleep(wait, undefined, { signal }).catch(() => undefined);
+          await waitUnlessGone(wait, signal);
           if (signal.aborted) return GONE;
           continue;
         }
@@ -670,10 +697,13 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
   let usage: Usage | undefined;
   let ttft: number | null = null;
   let finished = false;
-  const emit = async (step: ReturnType<typeof mapper.event>): Promise<void> => {
+  // Events are turned into text synchronously and the text of one provider read is written at
+  // once: one write (and one drain check) per TCP read instead of one per SSE event.
+  let out = '';
+  const emit = (step: ReturnType<typeof mapper.event>): void => {
     for (const c of step.chunks) {
       if (ttft === null) ttft = Math.round((performance.now() - x.t0) * 1000) / 1000;
-      await write(x, `data: ${JSON.stringify(c)}\n\n`);
+      out += `data: ${JSON.stringify(c)}\n\n`;
     }
     if (step.usage !== undefined) usage = step.usage;
     if (step.error !== undefined) {
@@ -683,29 +713,37 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
       x.upstreamBody = JSON.stringify({ type: step.error.type, message: step.error.message }).slice(0, 4096);
       // The stream's error event carries no headers: the 200's request id names the call.
       const err = step.error.requestId === null ? { ...step.error, requestId: s.providerRequestId } : step.error;
-      await write(x, streamErrorOpenAI(p, model, s, err));
+      out += streamErrorOpenAI(p, model, s, err);
       finished = true;
     } else if (step.done === true) {
-      await write(x, 'data: [DONE]\n\n');
+      out += 'data: [DONE]\n\n';
       finished = true;
     }
+  };
+  const flush = async (): Promise<void> => {
+    if (out === '') return;
+    const text = out;
+    out = '';
+    await write(x, text);
   };
   try {
     for await (const chunk of s.res.body as AsyncIterable<Buffer>) {
       if (x.res.destroyed) break;
       for (const ev of reader.push(chunk)) {
-        await emit(mapper.event(ev));
+        emit(mapper.event(ev));
         if (finished) break;
       }
+      await flush();
       if (finished) break;
     }
     if (!finished && !x.res.destroyed) {
       for (const ev of reader.end()) {
-        await emit(mapper.event(ev));
+        emit(mapper.event(ev));
         if (finished) break;
       }
-      if (!finished) await emit(mapper.end());
-      if (!finished) await write(x, 'data: [DONE]\n\n');
+      if (!finished) emit(mapper.end());
+      if (!finished) out += 'data: [DONE]\n\n';
+      await flush();
     }
   } catch (err) {
     if (!x.res.destroyed) {
