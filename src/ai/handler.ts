@@ -30,6 +30,7 @@ import {
   type Usage,
 } from './types.ts';
 import type { Code } from '../errors/catalog.ts';
+import { MASK_KINDS, maskText } from '../policies/ai-guardrails/mask.ts';
 import { providerErrorBody, requestIdHeaders, type Envelope } from '../errors/envelopes.ts';
 import { BodyTooLargeError } from '../proxy/body-limit.ts';
 import type { Evidence } from '../pipeline/types.ts';
@@ -142,6 +143,15 @@ async function serve(deps: GatewayDeps, p: Prepared): Promise<void> {
       await prompt(p, ai, obj);
       return;
   }
+}
+
+/**
+ * A provider's error text as the call log keeps it: providers often quote the prompt back
+ * ("… in messages[0]: 'my card is 4111…'"), so e-mail addresses, phone and card numbers, IBANs
+ * and secrets are masked with the ai-guardrails detectors before it is stored.
+ */
+function forLog(text: string, limit: number): string {
+  return maskText(text.slice(0, limit), MASK_KINDS).text;
 }
 
 function invalid(x: Exchange, param: string, problem: string): void {
@@ -487,7 +497,7 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
   x.code = 'AI_PROVIDER_ERROR';
   x.layer = 'provider';
   x.policy = policy;
-  x.upstreamBody = f.body.slice(0, p.rt.compiled.source.call_log.upstream_body_bytes);
+  x.upstreamBody = forLog(f.body, p.rt.compiled.source.call_log.upstream_body_bytes);
   if (x.res.headersSent) {
     x.res.destroy();
     return;
@@ -710,7 +720,7 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
       x.code = 'AI_PROVIDER_ERROR';
       x.layer = 'provider';
       x.policy = `model:${model.name}`;
-      x.upstreamBody = JSON.stringify({ type: step.error.type, message: step.error.message }).slice(0, 4096);
+      x.upstreamBody = forLog(JSON.stringify({ type: step.error.type, message: step.error.message }), 4096);
       // The stream's error event carries no headers: the 200's request id names the call.
       const err = step.error.requestId === null ? { ...step.error, requestId: s.providerRequestId } : step.error;
       out += streamErrorOpenAI(p, model, s, err);
@@ -882,7 +892,7 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
           x.code = 'AI_PROVIDER_ERROR';
           x.layer = 'provider';
           x.policy = `model:${model.name}`;
-          x.upstreamBody = ev.data.slice(0, 4096);
+          x.upstreamBody = forLog(ev.data, 4096);
         }
       }
       x.bytesOut += chunk.length;

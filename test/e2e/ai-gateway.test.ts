@@ -828,6 +828,21 @@ void describe('ai-guardrails on an AI route', () => {
     await client.embeddings.create({ model: 'openai-embed', input: ['jane.doe@example.com'] });
     assert.deepEqual(at(mock.requests[2]?.body, 'input'), ['[EMAIL]']);
   });
+
+  void test('a provider error that quotes the prompt back is kept in the call log with its personal data masked', async () => {
+    mock.script('openai', ({ res }) => {
+      const body = JSON.stringify({ error: { message: "Invalid content in messages[0]: 'card 4111 1111 1111 1111, mail jane.doe@example.com'", type: 'invalid_request_error', param: 'messages', code: null } });
+      res.writeHead(400, { 'content-type': 'application/json', 'x-request-id': 'req_quote' });
+      res.end(body);
+    });
+    const err = await caught(openaiClient(gw).chat.completions.create({ model: 'gpt', messages: USER }));
+    assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+    const entry = await gw.logEntry(err.headers.get('x-request-id') ?? '');
+    assert.equal(entry.layer, 'provider');
+    const kept = entry.upstreamBody ?? '';
+    assert.ok(kept.includes('[CARD]') && kept.includes('[EMAIL]'), kept);
+    assert.ok(!kept.includes('4111 1111') && !kept.includes('jane.doe@example.com'), kept);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
