@@ -19,7 +19,6 @@ import { SseReader, sseEvent } from './sse.ts';
 import { SSRF_BLOCKED } from './ssrf.ts';
 import {
   UnsupportedParameterError,
-  type ChatCompletion,
   type ChatRequest,
   type EmbeddingsRequest,
   type EmbeddingsResponse,
@@ -637,27 +636,36 @@ async function chat(deps: GatewayDeps, p: Prepared, ai: AiRuntime, req: ChatRequ
   const ctx = newContext(p.x, req.model);
   if (req.stream === true) await relayStream(deps, p, r, model, req, ctx);
   else {
-    const text = await bodyText(p, r);
-    if (typeof text !== 'string') {
-      fail(p, model, text);
-      return;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
-      return;
-    }
-    let completion: ChatCompletion;
-    try {
-      completion = r.target.provider.adapter.chatResult(json, ctx);
-    } catch (err) {
-      fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
-      return;
-    }
+    const completion = await readResult(p, model, r, (json) => r.target.provider.adapter.chatResult(json, ctx));
+    if (completion === undefined) return;
     account(p, r, model, req.model, completion.usage, false, null);
     sendJson(p, 200, completion, servedHeaders(p, r, model));
+  }
+}
+
+/**
+ * Reads a 2xx body, parses it and maps it with the adapter. A body that breaks off, is not JSON,
+ * or does not have the shape the adapter reads is the provider's failure (502, layer provider),
+ * answered here; undefined then.
+ */
+async function readResult<T>(p: Prepared, model: CompiledModel, r: Served, map: (json: unknown) => T): Promise<T | undefined> {
+  const text = await bodyText(p, r);
+  if (typeof text !== 'string') {
+    fail(p, model, text);
+    return undefined;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
+    return undefined;
+  }
+  try {
+    return map(json);
+  } catch (err) {
+    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
+    return undefined;
   }
 }
 
@@ -791,25 +799,9 @@ async function embeddings(p: Prepared, ai: AiRuntime, req: EmbeddingsRequest): P
     fail(p, model, r);
     return;
   }
-  const text = await bodyText(p, r);
-  if (typeof text !== 'string') {
-    fail(p, model, text);
-    return;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
-    return;
-  }
-  let out: EmbeddingsResponse;
-  try {
-    out = (r.target.provider.adapter.embeddingsResult as NonNullable<typeof adapter.embeddingsResult>)(json, newContext(p.x, req.model));
-  } catch (err) {
-    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
-    return;
-  }
+  const mapped = await readResult(p, model, r, (json) => (r.target.provider.adapter.embeddingsResult as NonNullable<typeof adapter.embeddingsResult>)(json, newContext(p.x, req.model)));
+  if (mapped === undefined) return;
+  let out: EmbeddingsResponse = mapped;
   // The OpenAI SDK asks for base64 (little-endian float32) by default; providers that only
   // return floats get them encoded here, so the client receives what it asked for.
   if (req.encoding_format === 'base64') {
@@ -853,18 +845,8 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
   }
   const requested = body.model as string;
   if (body.stream !== true) {
-    const text = await bodyText(p, r);
-    if (typeof text !== 'string') {
-      fail(p, model, text);
-      return;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
-      return;
-    }
+    const json = await readResult(p, model, r, (body) => body);
+    if (json === undefined) return;
     account(p, r, model, requested, anthropicNative.usage(json), false, null);
     sendJson(p, 200, json, servedHeaders(p, r, model));
     return;
@@ -931,25 +913,8 @@ async function prompt(p: Prepared, ai: AiRuntime, vars: Readonly<Record<string, 
     fail(p, model, r);
     return;
   }
-  const text = await bodyText(p, r);
-  if (typeof text !== 'string') {
-    fail(p, model, text);
-    return;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text) });
-    return;
-  }
-  let completion: ChatCompletion;
-  try {
-    completion = r.target.provider.adapter.chatResult(json, newContext(x, req.model));
-  } catch (err) {
-    fail(p, model, { kind: 'provider', target: r.target, body: text, error: notJson(r, text, (err as Error).message) });
-    return;
-  }
+  const completion = await readResult(p, model, r, (json) => r.target.provider.adapter.chatResult(json, newContext(x, req.model)));
+  if (completion === undefined) return;
   account(p, r, model, req.model, completion.usage, false, null);
   const content = completion.choices[0]?.message.content ?? '';
   let output: unknown = content;
