@@ -15,25 +15,13 @@
  */
 import type { CompiledConfig } from '../config/compile.ts';
 import type { KeyIndex } from '../credentials/api-keys.ts';
+import { SECRET_HEADERS } from '../credentials/locations.ts';
 import type { Config } from '../config/schema.ts';
 import type { Identity } from '../pipeline/types.ts';
 import { parseBasic } from '../policies/basic-auth/decide.ts';
 import { clientAddress } from '../proxy/forwarded.ts';
 import type { RecordedIdentity, ReplayRecord } from './types.ts';
 
-/** Headers that carry credentials whatever the config says (the common API-key headers included). */
-export const SECRET_HEADERS: ReadonlySet<string> = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'x-api-key',
-  'api-key',
-  'apikey',
-  'x-api-token',
-  'x-auth-token',
-  'x-access-token',
-  'x-csrf-token',
-]);
 
 /** Query parameters that carry keys whatever the config says (where api-key looks for misplaced keys). */
 export const SECRET_QUERY: ReadonlySet<string> = new Set(['api_key', 'apikey', 'api-key', 'key', 'token', 'access_token']);

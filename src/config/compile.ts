@@ -7,7 +7,7 @@ import path from 'node:path';
 import { KeyIndex } from '../credentials/api-keys.ts';
 import { parseCidr, type Cidr } from '../net/cidr.ts';
 import { plan, type PlannedPolicy } from '../pipeline/plan.ts';
-import { ConfigError, type CompiledPolicy, type ConfigIssue, type TraceEntry } from '../pipeline/types.ts';
+import { ConfigError, type AiProtocol, type CompiledPolicy, type ConfigIssue, type TraceEntry } from '../pipeline/types.ts';
 import { POLICY_BY_TYPE } from '../policies/index.ts';
 import { Router, type HttpMethod } from '../routing/router.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './schema.ts';
@@ -29,6 +29,8 @@ export interface CompiledRoute {
   readonly kind: RouteKind;
   /** Shape of the errors the gateway answers here: problem+json, or the AI protocol's error object. */
   readonly envelope: Envelope;
+  /** The AI client protocol policies answer in (DecisionContext.protocol); undefined on proxy routes. */
+  readonly protocol: AiProtocol | undefined;
   /** The upstream group id ('' on AI and prompt routes). */
   readonly upstreamId: string;
   readonly upstream: UpstreamConfig;
@@ -189,6 +191,7 @@ export function compileConfig(
       index: i,
       kind,
       envelope: r.ai?.protocol ?? 'problem',
+      protocol: kind === 'prompt' ? 'prompt' : r.ai?.protocol,
       upstreamId: r.upstream ?? '',
       upstream: upstream as UpstreamConfig,
       ai: r.ai,

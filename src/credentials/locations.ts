@@ -12,6 +12,24 @@ export type CredentialLocation =
   | { readonly from: 'query'; readonly name: string }
   | { readonly from: 'cookie'; readonly name: string };
 
+/**
+ * Headers that carry credentials whatever the config says (the standard ones and the common API-key
+ * headers): never a counter key, never logged, never in evidence. One list for rate-limit keys and
+ * the call log's replay record.
+ */
+export const SECRET_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'x-api-key',
+  'api-key',
+  'apikey',
+  'x-api-token',
+  'x-auth-token',
+  'x-access-token',
+  'x-csrf-token',
+]);
+
 const BEARER = /^Bearer[ \t]+([^ \t].*)$/i;
 
 /** A header's first value, trimmed; undefined when absent or empty. `name` is lower-case. */

@@ -6,9 +6,9 @@
 import type { CompiledConfig } from '../config/compile.ts';
 import { CATALOG, renderTemplate, type Code, type Layer } from '../errors/catalog.ts';
 import { evaluate } from '../pipeline/run.ts';
-import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
+import type { Evidence, TraceEntry } from '../pipeline/types.ts';
 import { clientAddress } from '../proxy/forwarded.ts';
-import { admit, hostOnly, splitTarget } from '../routing/admit.ts';
+import { admit, hostOnly, requestFacts, splitTarget } from '../routing/admit.ts';
 import type { DescribedRequest } from './request.ts';
 
 export interface Diagnosis {
@@ -146,20 +146,11 @@ export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Prom
   const route = a.route;
   const client = clientAddress(req.clientIp ?? '127.0.0.1', req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
   const cl = req.headers['content-length'];
-  const facts: RequestFacts = {
-    method,
-    path,
-    rawQuery: query,
-    host,
-    headers: req.headers,
-    clientIp: client.ip,
-    clientIpSource: client.source,
-    params: a.params,
-    contentLength: cl !== undefined ? Number(cl) : req.body !== undefined ? req.body.length : undefined,
-    now: Date.now(),
-  };
+  const contentLength = cl !== undefined ? Number(cl) : req.body !== undefined ? req.body.length : undefined;
+  const facts = requestFacts({ method, path, query, host, headers: req.headers }, a.params, client, contentLength, Date.now());
+
   const body = req.body ?? Buffer.alloc(0);
-  const v = await evaluate(route.plan, facts, route.id, cfg.consumerPolicies, trace, { dryRun: true, body: () => Promise.resolve(body) });
+  const v = await evaluate(route.plan, facts, route.id, cfg.consumerPolicies, trace, { dryRun: true, body: () => Promise.resolve(body), protocol: route.protocol });
   const base = { route: route.id, consumer: v.identity?.consumer ?? null, upstream: route.upstreamId, monitor: v.monitorDenied };
   if (!v.allowed && v.deny !== undefined && v.denyPolicy !== undefined) {
     return denied(v.deny.code, v.denyPolicy.id, v.deny.rule, v.deny.evidence, trace, base);

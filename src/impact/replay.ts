@@ -23,7 +23,7 @@ import type { PlannedPolicy } from '../pipeline/plan.ts';
 import { evaluate, type ConsumerPolicies } from '../pipeline/run.ts';
 import type { CompiledPolicy, Decision, DecisionContext, ReplayContext, RequestFacts, TraceEntry } from '../pipeline/types.ts';
 import { clientAddress } from '../proxy/forwarded.ts';
-import { admit, hostOnly } from '../routing/admit.ts';
+import { admit, hostOnly, requestFacts } from '../routing/admit.ts';
 
 /** Policy types that decide from counters shared by all traffic: never re-decided by a replay. */
 export const STATEFUL_TYPES: ReadonlySet<string> = new Set(['rate-limit', 'ai-limits']);
@@ -151,23 +151,13 @@ export class ReplayTarget {
     const route = a.route;
     const client = clientAddress(rec.peer, headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
     const cl = headers['content-length'];
-    const facts: RequestFacts = {
-      method,
-      path,
-      rawQuery: rec.query,
-      host,
-      headers,
-      clientIp: client.ip,
-      clientIpSource: client.source,
-      params: a.params,
-      contentLength: typeof cl === 'string' ? Number(cl) : undefined,
-      // Decisions that depend on time (key expiry, token exp/nbf) are judged when the request came.
-      now: entry.ts,
-    };
+    // Decisions that depend on time (key expiry, token exp/nbf) are judged when the request came.
+    const facts = requestFacts({ method, path, query: rec.query, host, headers }, a.params, client, typeof cl === 'string' ? Number(cl) : undefined, entry.ts);
+
     const replay = new Replay(this, entry, rec);
     this.#replays.set(facts, replay);
     try {
-      const v = await evaluate(this.#plan(route.plan), facts, route.id, this.#consumerPolicies, [], { dryRun: true, body: () => replay.body(undefined) });
+      const v = await evaluate(this.#plan(route.plan), facts, route.id, this.#consumerPolicies, [], { dryRun: true, body: () => replay.body(undefined), protocol: route.protocol });
       const counters = [...replay.counters];
       const consumer = v.identity?.consumer ?? null;
       const missing = replay.bodyMissing;

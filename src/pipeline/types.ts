@@ -148,7 +148,9 @@ export interface Allow {
   readonly release?: () => void;
   /**
    * The request body to send on instead of the client's (e.g. with secrets masked by
-   * ai-guardrails). Only policies that declare `needsBody` may set it; the last one wins.
+   * ai-guardrails). Only policies that declare `needsBody` may set it; the last one wins. AI and
+   * prompt routes build the provider call from it; the proxy path does not read it (ai-guardrails,
+   * its only setter, skips off AI routes), so a policy meant for proxy routes must not set it.
    */
   readonly replaceBody?: Buffer;
   /** Called once with what the AI exchange used (tokens, cost); not called in dry runs. */

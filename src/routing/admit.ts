@@ -6,7 +6,8 @@
  */
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import type { Code } from '../errors/catalog.ts';
-import type { Evidence, TraceEntry } from '../pipeline/types.ts';
+import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
+import type { ClientAddress } from '../proxy/forwarded.ts';
 import { duplicatedSingleton } from '../proxy/headers.ts';
 
 /** `.` or `..` segments, plain or percent-encoded: "/public/../admin" matches /public/* here but an
@@ -60,6 +61,31 @@ export function admit(cfg: CompiledConfig, method: string, path: string, host: s
 }
 
 /** The host name of a Host header, port removed, lower-cased ([::1]:8080 → [::1]). */
+/**
+ * The facts policies read, built one way for live traffic, `diagnose` and impact replays, so a
+ * dry run sees what enforcement sees.
+ */
+export function requestFacts(
+  req: { readonly method: string; readonly path: string; readonly query: string; readonly host: string; readonly headers: RequestFacts['headers'] },
+  params: RequestFacts['params'],
+  client: ClientAddress,
+  contentLength: number | undefined,
+  now: number,
+): RequestFacts {
+  return {
+    method: req.method,
+    path: req.path,
+    rawQuery: req.query,
+    host: req.host,
+    headers: req.headers,
+    clientIp: client.ip,
+    clientIpSource: client.source,
+    params,
+    contentLength,
+    now,
+  };
+}
+
 export function hostOnly(host: string | undefined): string {
   if (host === undefined) return '';
   const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');

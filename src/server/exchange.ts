@@ -10,7 +10,6 @@ import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
 import { sendProblem } from '../errors/problem.ts';
 import { BodyTooLargeError } from '../proxy/body-limit.ts';
-import { splitTarget } from '../routing/admit.ts';
 import type { Evidence, Identity, TraceEntry } from '../pipeline/types.ts';
 
 export class Exchange {
@@ -62,8 +61,12 @@ export class Exchange {
    */
   readonly #socket: { readonly remoteAddress?: string | undefined };
 
-  constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string) {
+  /** The raw query string ('' when none), split once from the target in prepare(). */
+  readonly query: string;
+
+  constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string, query: string) {
     this.#socket = req.socket;
+    this.query = query;
     this.req = req;
     this.res = res;
     this.config = config;
@@ -160,7 +163,7 @@ export class Exchange {
       return buildReplayRecord({
         config: this.config,
         headers: this.req.headers,
-        query: splitTarget(this.req.url ?? '/').query,
+        query: this.query,
         peer: this.#socket.remoteAddress,
         identity: this.identity,
         body: this.bufferedBody,

@@ -11,12 +11,11 @@ import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../p
 import { firstMatch, normaliseIp } from '../net/cidr.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
 import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
-import { admit, hostOnly, splitTarget } from '../routing/admit.ts';
+import { admit, hostOnly, requestFacts, splitTarget } from '../routing/admit.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import { transformHeaders, transformQuery } from '../proxy/transform.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
-import type { RequestFacts } from '../pipeline/types.ts';
 import { Exchange } from './exchange.ts';
 import { sendProblem } from '../errors/problem.ts';
 import type { Metrics } from './metrics.ts';
@@ -72,7 +71,7 @@ export function prepare(
 
   const { path, query } = splitTarget(req.url ?? '/');
   const client = clientAddress(req.socket.remoteAddress, req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
-  const x = new Exchange(req, res, cfg, requestId, client.ip, path);
+  const x = new Exchange(req, res, cfg, requestId, client.ip, path, query);
   res.once('close', () => record(deps, x));
 
   if (deps.shuttingDown()) {
@@ -95,21 +94,10 @@ export function prepare(
   const cl = req.headers['content-length'];
   const contentLength = cl === undefined ? undefined : Number(cl);
   if (contentLength !== undefined) x.bytesIn = contentLength;
-  const facts: RequestFacts = {
-    method,
-    path,
-    rawQuery: query,
-    host,
-    headers: req.headers,
-    clientIp: client.ip,
-    clientIpSource: client.source,
-    params: a.params,
-    contentLength,
-    now: x.ts,
-  };
+  const facts = requestFacts({ method, path, query, host, headers: req.headers }, a.params, client, contentLength, x.ts);
   const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace, {
     body: () => x.readBody(route.maxBufferedBody),
-    protocol: route.kind === 'prompt' ? 'prompt' : route.ai?.protocol,
+    protocol: route.protocol,
   });
   if (typeof (verdict as { then?: unknown }).then === 'function') {
     return (verdict as Promise<Verdict>).then(

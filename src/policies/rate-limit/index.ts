@@ -18,6 +18,7 @@
  * #         - { id: daily, by: [consumer], quota: { limit: 10000, period: day } }
  * #         - { id: parallel, by: [consumer], concurrency: 5 }
  */
+import { SECRET_HEADERS } from '../../credentials/locations.ts';
 import { getCounterStore } from '../../counters/index.ts';
 import type { CounterStore } from '../../counters/types.ts';
 import { ConfigError, type ConfigIssue, type PolicyModule } from '../../pipeline/types.ts';
@@ -37,24 +38,6 @@ export function parseDuration(text: string): number | undefined {
 const ID = /^[A-Za-z0-9._-]{1,64}$/;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/**
- * Headers that carry credentials: keying by them would put secrets in counter keys, traces and
- * denial evidence. `credential` counts by the credential's id instead.
- */
-// Headers that carry credentials: counting by them would put secrets into counter keys, traces and
-// denials. The common key headers too, not only the standard ones.
-const SECRET_HEADERS = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'x-api-key',
-  'api-key',
-  'apikey',
-  'x-api-token',
-  'x-auth-token',
-  'x-access-token',
-  'x-csrf-token',
-]);
 
 function compileKey(text: string, path: string, issues: ConfigIssue[]): KeySpec | undefined {
   switch (text) {
