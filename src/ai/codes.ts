@@ -52,7 +52,10 @@ export const AI_CODES = {
     layer: 'provider',
     retryable: false,
     proxyStatus: 'destination_unavailable',
-    remediation: 'See the provider\u2019s own message; provider request id {provider_request_id}.',
+    // Sent with the provider's own status, not this one, and retryable or not by the provider's
+    // error (src/ai/handler.ts fail()): the remediation says so.
+    remediation:
+      'The response carries the provider\u2019s own status (502 when its answer could not be read) and message; provider request id {provider_request_id}. Retry only when it has no `x-should-retry: false`, after its `retry-after` when present.',
   },
   AI_PROVIDER_UNREACHABLE: {
     status: 502,

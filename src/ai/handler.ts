@@ -30,7 +30,7 @@ import {
 } from './types.ts';
 import type { Code } from '../errors/catalog.ts';
 import { MASK_KINDS, maskText } from '../policies/ai-guardrails/mask.ts';
-import { providerErrorBody, requestIdHeaders, type Envelope } from '../errors/envelopes.ts';
+import { providerErrorBody, requestIdHeaders, type Envelope, type ProviderErrorInfo } from '../errors/envelopes.ts';
 import { BodyTooLargeError } from '../proxy/body-limit.ts';
 import type { Evidence } from '../pipeline/types.ts';
 import type { Exchange } from '../server/exchange.ts';
@@ -67,13 +67,13 @@ function allowedMethods(p: Prepared): string | undefined {
 
 /** Entry point from the gateway: never rejects (a bug becomes a 500 in the route's envelope). */
 export function serveAi(deps: GatewayDeps, p: Prepared): void {
-  serve(deps, p).catch((err: unknown) => {
+  serve(p).catch((err: unknown) => {
     deps.onInternalError(err, p.x.requestId);
     p.x.reply('GATEWAY_INTERNAL_ERROR', 'gateway');
   });
 }
 
-async function serve(deps: GatewayDeps, p: Prepared): Promise<void> {
+async function serve(p: Prepared): Promise<void> {
   const { x, route } = p;
   const op = operationOf(p);
   const allow = op === undefined ? allowedMethods(p) : undefined;
@@ -125,7 +125,7 @@ async function serve(deps: GatewayDeps, p: Prepared): Promise<void> {
         invalid(x, param, problem);
         return;
       }
-      await chat(deps, p, ai, obj as unknown as ChatRequest, obj);
+      await chat(p, ai, obj as unknown as ChatRequest, obj);
       return;
     case 'embeddings':
       if (!validateEmbeddings(obj)) {
@@ -151,6 +151,13 @@ async function serve(deps: GatewayDeps, p: Prepared): Promise<void> {
  */
 function forLog(text: string, limit: number): string {
   return maskText(text.slice(0, limit), MASK_KINDS).text;
+}
+
+/** Marks the exchange as failed by the provider (call log, metrics) when the answer is not a local reply. */
+function blameProvider(x: Exchange, policy: string): void {
+  x.code = 'AI_PROVIDER_ERROR';
+  x.layer = 'provider';
+  x.policy = policy;
 }
 
 function invalid(x: Exchange, param: string, problem: string): void {
@@ -296,6 +303,15 @@ function causeOf(kind: ProviderError['kind']): 'rate_limited' | 'overloaded' | '
   }
 }
 
+/** The provider's request id from the first of its headers present (undici names headers in lower case). */
+function requestIdOf(names: readonly string[], h: Dispatcher.ResponseData['headers']): string | null {
+  for (const name of names) {
+    const v = h[name];
+    if (v !== undefined) return Array.isArray(v) ? v.join(', ') : v;
+  }
+  return null;
+}
+
 function lowerHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
@@ -412,8 +428,7 @@ async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t:
         if (code === 'AI_PROVIDER_BLOCKED' || !model.fallbackOn.has(cause)) return last;
         break; // next target
       }
-      const headers = lowerHeaders(res.headers);
-      const providerRequestId = prov.adapter.requestIdHeaders.map((h) => headers[h]).find((v) => v !== undefined) ?? null;
+      const providerRequestId = requestIdOf(prov.adapter.requestIdHeaders, res.headers);
       if (res.statusCode >= 200 && res.statusCode < 300) {
         ai.targetOk(target);
         x.trace.push({
@@ -427,7 +442,7 @@ async function call(p: Prepared, ai: AiRuntime, model: CompiledModel, build: (t:
         return { target, key, res, providerRequestId };
       }
       const text = await readCapped(res.body, ERROR_BODY_LIMIT);
-      const error = prov.adapter.error(res.statusCode, headers, text);
+      const error = prov.adapter.error(res.statusCode, lowerHeaders(res.headers), text);
       x.trace.push({
         policy,
         type: 'ai-provider',
@@ -492,34 +507,15 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
     return;
   }
   const e = f.error;
-  const prov = f.target.provider;
-  x.code = 'AI_PROVIDER_ERROR';
-  x.layer = 'provider';
-  x.policy = policy;
+  blameProvider(x, policy);
   x.upstreamBody = forLog(f.body, p.rt.compiled.source.call_log.upstream_body_bytes);
   if (x.res.headersSent) {
     x.res.destroy();
     return;
   }
   const envelope: Envelope = p.route.envelope;
-  const body = JSON.stringify(
-    providerErrorBody(envelope, {
-      status: e.status,
-      type: e.type,
-      code: e.code,
-      message: e.message,
-      param: e.param,
-      providerRequestId: e.requestId,
-      provider: prov.id,
-      providerType: prov.type,
-      model: model.name,
-      requestId: x.requestId,
-      attempts: x.attempts,
-      policy,
-    }),
-  );
-  const headers: Record<string, string> = {
-    ...x.extraHeaders,
+  const body = JSON.stringify(providerErrorBody(envelope, providerInfo(p, model, f.target, e)));
+  const headers = replyHeaders(p, {
     'content-type': envelope === 'problem' ? 'application/problem+json' : 'application/json',
     'cache-control': 'no-store',
     // RFC 9209 §2.1.2: the error came from the next hop, whose status is passed on.
@@ -527,14 +523,12 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
     'x-pinpoint-code': 'AI_PROVIDER_ERROR',
     'x-pinpoint-layer': 'provider',
     'x-pinpoint-policy': policy,
-    'x-pinpoint-ai-provider': prov.id,
+    'x-pinpoint-ai-provider': f.target.provider.id,
     'x-pinpoint-ai-target': f.target.id,
     'x-pinpoint-ai-attempts': String(x.attempts),
-    [p.rt.compiled.source.request_id.header]: x.requestId,
     'content-length': String(Buffer.byteLength(body)),
-  };
+  });
   if (e.requestId !== null) headers['x-pinpoint-provider-request-id'] = e.requestId;
-  Object.assign(headers, requestIdHeaders(envelope, x.requestId));
   if (PERMANENT.has(e.kind)) headers['x-should-retry'] = 'false';
   if (e.retryAfterMs !== null && !PERMANENT.has(e.kind)) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
@@ -548,9 +542,20 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
+/**
+ * The headers of a reply the AI handler writes itself: the policies' response headers, then its
+ * own, then the request id under the configured name and under the name the client protocol's SDK
+ * reads (src/errors/envelopes.ts).
+ */
+function replyHeaders(p: Prepared, own: Readonly<Record<string, string>>): Record<string, string> {
+  const x = p.x;
+  const h: Record<string, string> = { ...x.extraHeaders, ...own, [p.rt.compiled.source.request_id.header]: x.requestId };
+  return Object.assign(h, requestIdHeaders(p.route.envelope, x.requestId));
+}
+
+/** Which target served the answer, for the served reply's headers. */
 function servedHeaders(p: Prepared, s: Served, model: CompiledModel): Record<string, string> {
   const h: Record<string, string> = {
-    ...p.x.extraHeaders,
     'x-pinpoint-ai-provider': s.target.provider.id,
     'x-pinpoint-ai-model': s.target.model,
     'x-pinpoint-ai-target': s.target.id,
@@ -561,20 +566,23 @@ function servedHeaders(p: Prepared, s: Served, model: CompiledModel): Record<str
   return h;
 }
 
+function streamHeaders(p: Prepared, s: Served, model: CompiledModel): Record<string, string> {
+  const h = servedHeaders(p, s, model);
+  h['content-type'] = 'text/event-stream; charset=utf-8';
+  h['cache-control'] = 'no-cache';
+  return h;
+}
+
+/** Writes a JSON reply; `headers` (a fresh object) is completed in place. */
 function sendJson(p: Prepared, status: number, value: unknown, headers: Record<string, string>): void {
   const x = p.x;
   const body = JSON.stringify(value);
-  const h: Record<string, string> = {
-    ...x.extraHeaders,
-    ...headers,
-    'content-type': 'application/json',
-    [p.rt.compiled.source.request_id.header]: x.requestId,
-    'content-length': String(Buffer.byteLength(body)),
-  };
-  Object.assign(h, requestIdHeaders(p.route.envelope, x.requestId));
-  x.res.writeHead(status, h);
+  const length = Buffer.byteLength(body);
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(length);
+  x.res.writeHead(status, replyHeaders(p, headers));
   x.res.end(body);
-  x.bytesOut = Buffer.byteLength(body);
+  x.bytesOut = length;
 }
 
 function costOf(model: CompiledModel, u: Usage): number {
@@ -622,7 +630,7 @@ function checkFields(raw: Readonly<Record<string, unknown>>, t: CompiledTarget):
   }
 }
 
-async function chat(deps: GatewayDeps, p: Prepared, ai: AiRuntime, req: ChatRequest, raw: Readonly<Record<string, unknown>>): Promise<void> {
+async function chat(p: Prepared, ai: AiRuntime, req: ChatRequest, raw: Readonly<Record<string, unknown>>): Promise<void> {
   const model = resolveModel(p, ai, req.model);
   if (model === undefined) return;
   const r = await call(p, ai, model, (t, key) => {
@@ -634,7 +642,7 @@ async function chat(deps: GatewayDeps, p: Prepared, ai: AiRuntime, req: ChatRequ
     return;
   }
   const ctx = newContext(p.x, req.model);
-  if (req.stream === true) await relayStream(deps, p, r, model, req, ctx);
+  if (req.stream === true) await relayStream(p, r, model, req, ctx);
   else {
     const completion = await readResult(p, model, r, (json) => r.target.provider.adapter.chatResult(json, ctx));
     if (completion === undefined) return;
@@ -682,34 +690,33 @@ function notJson(s: Served, text: string, why = 'not JSON'): ProviderError {
   };
 }
 
-/** OpenAI's in-stream error form: a `data:` object with an `error` key (the SDK throws on it). */
-function streamErrorOpenAI(p: Prepared, model: CompiledModel, s: Served, e: ProviderError): string {
-  const body = providerErrorBody('openai', {
+/** What the client is told of a provider's error, in any envelope. */
+function providerInfo(p: Prepared, model: CompiledModel, target: CompiledTarget, e: ProviderError): ProviderErrorInfo {
+  return {
     status: e.status,
     type: e.type,
     code: e.code,
     message: e.message,
     param: e.param,
     providerRequestId: e.requestId,
-    provider: s.target.provider.id,
-    providerType: s.target.provider.type,
+    provider: target.provider.id,
+    providerType: target.provider.type,
     model: model.name,
     requestId: p.x.requestId,
     attempts: p.x.attempts,
     policy: `model:${model.name}`,
-  });
-  return `data: ${JSON.stringify(body)}\n\n`;
+    typeBase: p.rt.compiled.source.errors.type_base,
+  };
 }
 
-async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: CompiledModel, req: ChatRequest, ctx: ResponseContext): Promise<void> {
+/** OpenAI's in-stream error form: a `data:` object with an `error` key (the SDK throws on it). */
+function streamErrorOpenAI(p: Prepared, model: CompiledModel, s: Served, e: ProviderError): string {
+  return `data: ${JSON.stringify(providerErrorBody('openai', providerInfo(p, model, s.target, e)))}\n\n`;
+}
+
+async function relayStream(p: Prepared, s: Served, model: CompiledModel, req: ChatRequest, ctx: ResponseContext): Promise<void> {
   const x = p.x;
-  x.res.writeHead(200, {
-    ...servedHeaders(p, s, model),
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    ...requestIdHeaders(p.route.envelope, x.requestId),
-    [p.rt.compiled.source.request_id.header]: x.requestId,
-  });
+  x.res.writeHead(200, replyHeaders(p, streamHeaders(p, s, model)));
   const mapper = s.target.provider.adapter.chatStream(ctx, req);
   const reader = new SseReader();
   let usage: Usage | undefined;
@@ -725,9 +732,7 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
     }
     if (step.usage !== undefined) usage = step.usage;
     if (step.error !== undefined) {
-      x.code = 'AI_PROVIDER_ERROR';
-      x.layer = 'provider';
-      x.policy = `model:${model.name}`;
+      blameProvider(x, `model:${model.name}`);
       x.upstreamBody = forLog(JSON.stringify({ type: step.error.type, message: step.error.message }), 4096);
       // The stream's error event carries no headers: the 200's request id names the call.
       const err = step.error.requestId === null ? { ...step.error, requestId: s.providerRequestId } : step.error;
@@ -768,9 +773,7 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
       // The provider's connection failed mid-stream: tell the client in-stream, naming it.
       const e = err as { code?: string; message: string };
       const pe: ProviderError = { status: 502, kind: 'server', type: null, code: e.code ?? null, message: `stream broke off: ${e.code ?? e.message}`, requestId: s.providerRequestId, retryAfterMs: null, param: null };
-      x.code = 'AI_PROVIDER_ERROR';
-      x.layer = 'provider';
-      x.policy = `model:${model.name}`;
+      blameProvider(x, `model:${model.name}`);
       await write(x, streamErrorOpenAI(p, model, s, pe)).catch(() => undefined);
     }
   } finally {
@@ -778,7 +781,6 @@ async function relayStream(deps: GatewayDeps, p: Prepared, s: Served, model: Com
     account(p, s, model, req.model, usage, true, ttft);
     if (!x.res.destroyed) x.res.end();
   }
-  void deps;
 }
 
 async function embeddings(p: Prepared, ai: AiRuntime, req: EmbeddingsRequest): Promise<void> {
@@ -851,13 +853,7 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
     sendJson(p, 200, json, servedHeaders(p, r, model));
     return;
   }
-  x.res.writeHead(200, {
-    ...servedHeaders(p, r, model),
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    ...requestIdHeaders(p.route.envelope, x.requestId),
-    [p.rt.compiled.source.request_id.header]: x.requestId,
-  });
+  x.res.writeHead(200, replyHeaders(p, streamHeaders(p, r, model)));
   // The bytes pass through unchanged; a watcher reads them for usage and in-stream errors.
   const watcher = new NativeStreamWatcher();
   const reader = new SseReader();
@@ -871,9 +867,7 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
         const seen = watcher.event(ev);
         if (seen.usage !== undefined) usage = seen.usage;
         if (seen.error !== undefined) {
-          x.code = 'AI_PROVIDER_ERROR';
-          x.layer = 'provider';
-          x.policy = `model:${model.name}`;
+          blameProvider(x, `model:${model.name}`);
           x.upstreamBody = forLog(ev.data, 4096);
         }
       }
@@ -883,9 +877,7 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
   } catch (err) {
     if (!x.res.destroyed) {
       const e = err as { code?: string; message: string };
-      x.code = 'AI_PROVIDER_ERROR';
-      x.layer = 'provider';
-      x.policy = `model:${model.name}`;
+      blameProvider(x, `model:${model.name}`);
       const data = JSON.stringify({ type: 'error', error: { type: 'api_error', message: `stream from ${r.target.provider.id} broke off: ${e.code ?? e.message}`, layer: 'provider', request_id: x.requestId }, request_id: x.requestId });
       await write(x, sseEvent('error', data)).catch(() => undefined);
     }

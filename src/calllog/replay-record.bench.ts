@@ -38,6 +38,7 @@ function source(withKey: boolean): ReplaySource {
     },
     query: 'limit=20&cursor=abc',
     peer: '10.0.0.5',
+    ipSource: 'x-forwarded-for',
     identity: withKey ? identity : undefined,
     body: undefined,
   };

@@ -37,7 +37,7 @@ ${extra}`,
 const CFG = config();
 
 function source(over: Partial<ReplaySource> = {}): ReplaySource {
-  return { config: CFG, headers: { host: 'api.example.com' }, query: '', peer: '203.0.113.5', identity: undefined, body: undefined, ...over };
+  return { config: CFG, headers: { host: 'api.example.com' }, query: '', peer: '203.0.113.5', ipSource: 'socket', identity: undefined, body: undefined, ...over };
 }
 
 void describe('replay record', () => {
@@ -132,10 +132,12 @@ void describe('replay record', () => {
     assert.equal(buildReplayRecord(source({ config: config('call_log: { replay: false }') })), null);
   });
 
+  // The gateway decides the client IP once, on arrival (src/proxy/forwarded.ts); the record keeps
+  // its answer and the peer, so a replay under other trusted_proxies can decide again.
   void test('the peer and where the client IP came from', () => {
     const direct = buildReplayRecord(source({ headers: { 'x-forwarded-for': '198.51.100.7' } }));
     assert.deepEqual([direct?.peer, direct?.ipSource], ['203.0.113.5', 'socket']);
-    const proxied = buildReplayRecord(source({ peer: '10.1.2.3', headers: { 'x-forwarded-for': '198.51.100.7' } }));
+    const proxied = buildReplayRecord(source({ peer: '10.1.2.3', ipSource: 'x-forwarded-for', headers: { 'x-forwarded-for': '198.51.100.7' } }));
     assert.deepEqual([proxied?.peer, proxied?.ipSource, proxied?.headers['x-forwarded-for']], ['10.1.2.3', 'x-forwarded-for', '198.51.100.7']);
   });
 

@@ -15,19 +15,17 @@
  */
 import type { CompiledConfig } from '../config/compile.ts';
 import type { KeyIndex } from '../credentials/api-keys.ts';
-import { SECRET_HEADERS } from '../credentials/locations.ts';
+import { COMMON_KEY_QUERY, SECRET_HEADERS } from '../credentials/locations.ts';
 import type { Config } from '../config/schema.ts';
 import type { Identity } from '../pipeline/types.ts';
 import { parseBasic } from '../policies/basic-auth/decide.ts';
-import { clientAddress } from '../proxy/forwarded.ts';
 import type { RecordedIdentity, ReplayRecord } from './types.ts';
 
-
 /** Query parameters that carry keys whatever the config says (where api-key looks for misplaced keys). */
-export const SECRET_QUERY: ReadonlySet<string> = new Set(['api_key', 'apikey', 'api-key', 'key', 'token', 'access_token']);
+const SECRET_QUERY: ReadonlySet<string> = new Set(COMMON_KEY_QUERY);
 
 /** Claims every token policy may read (RFC 7519 §4.1, RFC 7662 §2.2, RFC 8693 §4.2). */
-export const STANDARD_CLAIMS: readonly string[] = ['sub', 'iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'scope', 'scp', 'roles', 'client_id', 'azp'];
+const STANDARD_CLAIMS: readonly string[] = ['sub', 'iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'scope', 'scp', 'roles', 'client_id', 'azp'];
 
 /**
  * Authentication schemes whose name is kept in front of a redacted Authorization value. Any other
@@ -104,7 +102,7 @@ function record(v: unknown): Readonly<Record<string, unknown>> {
 }
 
 /** Header (lower-case) and query names where the config's policies read credentials. */
-export function credentialLocations(source: Config): { headers: Set<string>; query: Set<string> } {
+function credentialLocations(source: Config): { headers: Set<string>; query: Set<string> } {
   const headers = new Set(SECRET_HEADERS);
   const query = new Set(SECRET_QUERY);
   for (const inst of Object.values(source.policies)) {
@@ -173,6 +171,8 @@ export interface ReplaySource {
   /** The raw query string without '?'. */
   readonly query: string;
   readonly peer: string | undefined;
+  /** Where the client IP came from, as the gateway decided it when the request arrived. */
+  readonly ipSource: 'socket' | 'x-forwarded-for' | 'forwarded';
   readonly identity: Identity | undefined;
   /** The body, when a policy buffered it. */
   readonly body: Buffer | undefined;
@@ -353,8 +353,7 @@ export function buildReplayRecord(src: ReplaySource): ReplayRecord | null {
   }
   const query = src.query === '' || plan.secretQuery.size === 0 ? src.query : redactQuery(src.query, plan.secretQuery, r);
   const peer = src.peer ?? '';
-  const cfg = src.config;
-  const ipSource = cfg.trustedProxies.length === 0 ? 'socket' : clientAddress(peer, h, cfg.trustedProxies, cfg.source.trusted_proxy_header).source;
+  const ipSource = src.ipSource;
 
   let claims: Record<string, unknown> | null = null;
   let otherClaims: string[] | undefined;

@@ -108,7 +108,6 @@ const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
   },
 ];
 
-
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Column order shared by INSERT and SELECT; keep in step with toParams/fromRow. */

@@ -22,15 +22,8 @@ import { isWorker, runPrimary, runWorker } from '../server/cluster.ts';
 import { IMPACT_OPTIONS, IMPACT_USAGE, impactCommand } from './impact.ts';
 import { bold, dim, green, printJson, red, yellow } from './output.ts';
 import { encryptSecretCmd } from './encrypt-secret.ts';
+import { readStdin, type Command, type Values } from './command.ts';
 
-type Values = Record<string, string | boolean | undefined>;
-
-export interface Command {
-  readonly summary: string;
-  readonly usage: string;
-  readonly options: Record<string, { type: 'string' | 'boolean'; short?: string }>;
-  run(values: Values, positionals: readonly string[]): Promise<number>;
-}
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const DEMO_CONFIG = path.join(ROOT, 'examples/demo/pinpoint.yaml');
@@ -41,8 +34,8 @@ function configPath(v: Values): string {
   return process.env.PINPOINT_CONFIG ?? 'pinpoint.yaml';
 }
 
-function logger(json: boolean): Logger {
-  return pino({ level: process.env.PINPOINT_LOG_LEVEL ?? 'info', base: { pid: process.pid }, ...(json ? {} : {}) });
+function logger(): Logger {
+  return pino({ level: process.env.PINPOINT_LOG_LEVEL ?? 'info', base: { pid: process.pid } });
 }
 
 function reportIssues(file: string, issues: readonly { path: string; message: string }[], json: boolean): void {
@@ -55,7 +48,7 @@ function reportIssues(file: string, issues: readonly { path: string; message: st
 
 async function serve(v: Values, configFile: string, onStarted?: (app: App | undefined) => void): Promise<number> {
   const json = v.json === true;
-  const log = logger(json);
+  const log = logger();
   const port = typeof v.port === 'string' ? Number(v.port) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
     process.stderr.write(`pinpoint start: --port must be 0-65535\n`);
@@ -336,11 +329,7 @@ const hashKeyCmd: Command = {
   options: {},
   run: async (v, pos) => {
     let key = pos[0];
-    if (key === undefined) {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      key = Buffer.concat(chunks).toString('utf8').trim();
-    }
+    if (key === undefined) key = (await readStdin()).trim();
     if (key === '') {
       process.stderr.write('pinpoint hash-key: no key given\n');
       return 2;
@@ -515,9 +504,7 @@ const hashPasswordCmd: Command = {
   usage: `pinpoint hash-password   (reads the password from standard input, so it stays out of shell history)`,
   options: {},
   run: async (v) => {
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    const r = hashPasswordCommand(Buffer.concat(chunks).toString('utf8'));
+    const r = hashPasswordCommand(await readStdin());
     if ('error' in r) {
       process.stderr.write(`pinpoint hash-password: ${r.error}\n`);
       return 2;

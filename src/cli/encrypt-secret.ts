@@ -6,15 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { encryptSecret, parseSecretKey } from '../ai/secrets.ts';
+import { readStdin, type Command } from './command.ts';
 import { printJson } from './output.ts';
 
-type Values = Record<string, string | boolean | undefined>;
-
-export const encryptSecretCmd = {
+export const encryptSecretCmd: Command = {
   summary: 'encrypt a provider key (read from standard input) for ai.providers.*.keys[].encrypted',
   usage: 'pinpoint encrypt-secret [--key-file FILE | --key-env NAME (default PINPOINT_SECRET_KEY)] < key.txt',
-  options: { 'key-file': { type: 'string' as const }, 'key-env': { type: 'string' as const } },
-  run: async (v: Values): Promise<number> => {
+  options: { 'key-file': { type: 'string' }, 'key-env': { type: 'string' } },
+  run: async (v) => {
     let secretKey: Buffer;
     try {
       if (typeof v['key-file'] === 'string') secretKey = parseSecretKey(readFileSync(v['key-file'], 'utf8'));
@@ -31,9 +30,7 @@ export const encryptSecretCmd = {
       process.stderr.write(`pinpoint encrypt-secret: ${(err as Error).message}\n`);
       return 2;
     }
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    const plain = Buffer.concat(chunks).toString('utf8').trim();
+    const plain = (await readStdin()).trim();
     if (plain === '') {
       process.stderr.write('pinpoint encrypt-secret: nothing on standard input\n');
       return 2;

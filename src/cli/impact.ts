@@ -13,6 +13,7 @@ import type { CompiledConfig } from '../config/compile.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { impact } from '../impact/impact.ts';
 import { formatImpact, progressLine, type Paint } from '../impact/report.ts';
+import type { Values } from './command.ts';
 
 export interface ImpactIo {
   out(s: string): void;
@@ -74,8 +75,6 @@ export async function* logEntries(store: Pick<SqliteCallLogStore, 'scan'>, q: Om
     after = page.next;
   }
 }
-
-type Values = Readonly<Record<string, string | boolean | undefined>>;
 
 export async function impactCommand(v: Values, io: ImpactIo): Promise<number> {
   const json = v.json === true;

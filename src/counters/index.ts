@@ -12,6 +12,7 @@ import type { MeteredCounterStore } from './types.ts';
 
 export type { ConcurrencyOp, CounterOp, CounterStore, GcraOp, MaybePromise, MeteredCounterStore, MeterOp, OpResult, QuotaOp } from './types.ts';
 export { EPS_MS } from './types.ts';
+export { runCounters } from './run.ts';
 export { MemoryCounterStore, type MemoryCounterStats, type MemoryCounterStoreOptions } from './memory.ts';
 export { attachCounterHost, ClusterCounterStore, type ClusterCounterStoreOptions, type CounterHost, type IpcChannel } from './cluster.ts';
 

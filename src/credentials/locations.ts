@@ -30,6 +30,9 @@ export const SECRET_HEADERS: ReadonlySet<string> = new Set([
   'x-csrf-token',
 ]);
 
+/** Query parameters people commonly put keys in: api-key looks there for misplaced keys, the call log never stores them. */
+export const COMMON_KEY_QUERY: readonly string[] = ['api_key', 'apikey', 'api-key', 'key', 'token', 'access_token'];
+
 const BEARER = /^Bearer[ \t]+([^ \t].*)$/i;
 
 /** A header's first value, trimmed; undefined when absent or empty. `name` is lower-case. */

@@ -106,6 +106,8 @@ export interface ProviderErrorInfo {
   readonly requestId: string;
   readonly attempts: number;
   readonly policy: string;
+  /** Config errors.type_base: the problem `type` is `<type_base>ai_provider_error`, as problemBody builds it. */
+  readonly typeBase: string;
 }
 
 /**
@@ -135,7 +137,7 @@ export function providerErrorBody(envelope: Envelope, e: ProviderErrorInfo): Rec
     return { error: { message, type: e.type ?? openaiType(e.status, ''), param: e.param, code: e.code ?? 'AI_PROVIDER_ERROR', pinpoint_code: 'AI_PROVIDER_ERROR', ...members } };
   }
   return {
-    type: 'urn:pinpoint:error:ai_provider_error',
+    type: `${e.typeBase}ai_provider_error`,
     title: 'The AI provider answered with an error',
     status: e.status,
     code: 'AI_PROVIDER_ERROR',

@@ -136,7 +136,7 @@ async function logged(cfg: CompiledConfig, s: Sent, i: number): Promise<CallLogE
     trace,
     upstreamBody: null,
     monitorDenied: false,
-    replay: buildReplayRecord({ config: cfg, headers, query, peer, identity, body: buffered }),
+    replay: buildReplayRecord({ config: cfg, headers, query, peer, ipSource: clientAddress(peer, headers, cfg.trustedProxies, cfg.source.trusted_proxy_header).source, identity, body: buffered }),
   };
 }
 

@@ -10,6 +10,7 @@ import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
 import { sendProblem } from '../errors/problem.ts';
 import { BodyTooLargeError } from '../proxy/body-limit.ts';
+import type { ClientAddress } from '../proxy/forwarded.ts';
 import type { Evidence, Identity, TraceEntry } from '../pipeline/types.ts';
 
 export class Exchange {
@@ -64,14 +65,17 @@ export class Exchange {
   /** The raw query string ('' when none), split once from the target in prepare(). */
   readonly query: string;
 
-  constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, clientIp: string, path: string, query: string) {
+  readonly clientIpSource: ClientAddress['source'];
+
+  constructor(req: IncomingMessage, res: ServerResponse, config: CompiledConfig, requestId: string, client: ClientAddress, path: string, query: string) {
+    this.clientIpSource = client.source;
     this.#socket = req.socket;
     this.query = query;
     this.req = req;
     this.res = res;
     this.config = config;
     this.requestId = requestId;
-    this.clientIp = clientIp;
+    this.clientIp = client.ip;
     this.path = path;
   }
 
@@ -165,6 +169,7 @@ export class Exchange {
         headers: this.req.headers,
         query: this.query,
         peer: this.#socket.remoteAddress,
+        ipSource: this.clientIpSource,
         identity: this.identity,
         body: this.bufferedBody,
       });

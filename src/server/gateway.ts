@@ -71,7 +71,7 @@ export function prepare(
 
   const { path, query } = splitTarget(req.url ?? '/');
   const client = clientAddress(req.socket.remoteAddress, req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
-  const x = new Exchange(req, res, cfg, requestId, client.ip, path, query);
+  const x = new Exchange(req, res, cfg, requestId, client, path, query);
   res.once('close', () => record(deps, x));
 
   if (deps.shuttingDown()) {

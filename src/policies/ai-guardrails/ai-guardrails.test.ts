@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { validate } from '../../config/validate.ts';
 import { KeyIndex } from '../../credentials/api-keys.ts';
 import { CATALOG, renderTemplate, type Code } from '../../errors/catalog.ts';
-import { context, expectConfigIssues } from '../../pipeline/testing.ts';
-import type { AiProtocol, Allow, CompiledPolicy, Decision, Deny, Mode, RequestFacts } from '../../pipeline/types.ts';
+import { asAllow, asDeny, context, expectConfigIssues } from '../../pipeline/testing.ts';
+import type { AiProtocol, CompiledPolicy, Decision, Mode, RequestFacts } from '../../pipeline/types.ts';
 import { MAX_DEPTH } from './body.ts';
 import { AI_GUARDRAILS_CODES } from './codes.ts';
 import { estimateTokens, excerpt } from './decide.ts';
@@ -44,16 +44,6 @@ function facts(bytes: number | undefined, method = 'POST'): RequestFacts {
 async function decide(p: CompiledPolicy, protocol: AiProtocol | undefined, body: unknown, opts: { dryRun?: boolean } = {}): Promise<Decision> {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   return await p.decide(context({ facts: facts(buf.length), protocol, dryRun: opts.dryRun === true, body: () => Promise.resolve(buf) }));
-}
-
-function asDeny(d: Decision): Deny {
-  if (d.outcome !== 'deny') assert.fail(`expected a denial, got ${d.outcome}: ${d.rule}`);
-  return d;
-}
-
-function asAllow(d: Decision): Allow {
-  if (d.outcome !== 'allow') assert.fail(`expected allow, got ${d.outcome}: ${d.rule}`);
-  return d;
 }
 
 const chat = (...messages: Record<string, unknown>[]): Record<string, unknown> => ({ model: 'gpt-4o', messages });

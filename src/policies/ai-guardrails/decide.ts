@@ -173,6 +173,8 @@ export function decideBody(c: GuardrailsCompiled, protocol: AiProtocol, buf: Buf
       if (kinds.length === 0) continue;
       for (const k of kinds) counts[k] = (counts[k] ?? 0) + (r.counts[k] ?? 0);
       maskedAt.push(clipPointer(t.pointer));
+      // Monitor mode sends the body unchanged, so the parsed copy is not rewritten.
+      if (c.monitor) continue;
       // A data property, as JSON.parse made it (also for a variable named "__proto__").
       Object.defineProperty(t.holder, t.key, { value: r.text, writable: true, enumerable: true, configurable: true });
     }

@@ -85,7 +85,7 @@ void describe('ai-guardrails in the pipeline', () => {
     assert.equal(v.replaceBody, undefined);
     const entry = v.trace.find((t) => t.policy === 'guard');
     assert.deepEqual([entry?.outcome, entry?.evidence?.masked_email], ['allow', 1]);
-    assert.match(entry?.rule ?? '', /would mask/);
+    assert.deepEqual(entry?.evidence?.masked_at, ['/messages/0/content']);
   });
 
   void test('a plain proxy route (no protocol): skipped without reading the body', async () => {

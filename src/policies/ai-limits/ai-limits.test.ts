@@ -4,17 +4,17 @@
  * decisions and the module's clock for charges. Assertions are on codes, evidence fields and exact
  * header values, never on prose.
  */
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex } from '../../credentials/api-keys.ts';
-import { MemoryCounterStore } from '../../counters/memory.ts';
+import { memoryStores } from '../../counters/testing.ts';
 import type { CounterOp, MeteredCounterStore, OpResult } from '../../counters/types.ts';
 import { CATALOG } from '../../errors/catalog.ts';
 import { openaiType } from '../../errors/envelopes.ts';
 import { problemHeaders } from '../../errors/problem.ts';
 import { validate } from '../../config/validate.ts';
 import { evaluate, evaluateSync } from '../../pipeline/run.ts';
-import { context, decideSync } from '../../pipeline/testing.ts';
+import { asAllow, asDeny, assertEvidence, context, decideSync } from '../../pipeline/testing.ts';
 import {
   ConfigError,
   type AiProtocol,
@@ -50,15 +50,7 @@ const BOB = who('bob');
 const CAROL = who('carol');
 const DAVE = who('dave');
 
-const stores: MemoryCounterStore[] = [];
-function memory(): MemoryCounterStore {
-  const s = new MemoryCounterStore({ sweepIntervalMs: 0 });
-  stores.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
-});
+const memory = memoryStores();
 
 /** The charge clock: when the AI handler reports usage. Tests move it. */
 let chargeAt = NOW;
@@ -91,23 +83,6 @@ interface Req {
 
 function decide(p: CompiledPolicy, r: Req = {}): Decision {
   return decideSync(p, context({ facts: facts(r.now), identity: 'identity' in r ? r.identity : ALICE, routeId: 'chat', dryRun: r.dryRun ?? false, protocol: 'protocol' in r ? r.protocol : 'openai' }));
-}
-
-function asDeny(d: Decision): Deny {
-  assert.equal(d.outcome, 'deny', `expected a denial, got ${JSON.stringify(d)}`);
-  return d;
-}
-
-function asAllow(d: Decision): Allow {
-  assert.equal(d.outcome, 'allow', `expected allow, got ${JSON.stringify(d)}`);
-  return d;
-}
-
-function assertEvidence(d: Decision, want: Record<string, unknown>): void {
-  assert.ok(d.outcome !== 'skip');
-  const ev = d.evidence;
-  assert.ok(ev !== undefined, 'decision has evidence');
-  for (const [k, v] of Object.entries(want)) assert.deepEqual(ev[k], v, `evidence.${k} in ${JSON.stringify(ev)}`);
 }
 
 const usage = (tokens: number, costMicroUsd = 0): AiUsage => ({ promptTokens: Math.floor(tokens / 2), completionTokens: tokens - Math.floor(tokens / 2), costMicroUsd });

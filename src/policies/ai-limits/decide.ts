@@ -40,6 +40,7 @@
  * A refusal adds `Retry-After` (RFC 9110 §10.2.3, whole seconds) and `retry-after-ms`, which the
  * OpenAI and Anthropic SDKs read first.
  */
+import { runCounters } from '../../counters/run.ts';
 import { EPS_MS, type CounterOp, type MeteredCounterStore, type OpResult } from '../../counters/types.ts';
 import type { Allow, Decision, DecisionContext, Evidence } from '../../pipeline/types.ts';
 
@@ -408,10 +409,6 @@ function storeFailed(c: AiLimitsCompiled, ctx: DecisionContext, checks: readonly
   };
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown }).then === 'function';
-}
-
 /** Which limits apply to this caller, and why the others do not (for the trace). */
 function applicable(c: AiLimitsCompiled, consumer: string, team: string | undefined): { applied: Applied[]; notApplied: string[] } {
   const applied: Applied[] = [];
@@ -443,21 +440,12 @@ export function decideAiLimits(c: AiLimitsCompiled, ctx: DecisionContext, store:
 
   const now = ctx.facts.now;
   const checks = checksOf(c, applied, now);
-  let answer: ReturnType<MeteredCounterStore['run']>;
-  try {
-    answer = store.run(
-      checks.map((k) => k.op),
-      now,
-      ctx.dryRun,
-    );
-  } catch (err) {
-    return storeFailed(c, ctx, checks, err, store, clock);
-  }
-  if (isPromise(answer)) {
-    return answer.then(
-      (results) => conclude(c, ctx, consumer, checks, results, notApplied, store, clock),
-      (err: unknown) => storeFailed(c, ctx, checks, err, store, clock),
-    );
-  }
-  return conclude(c, ctx, consumer, checks, answer, notApplied, store, clock);
+  return runCounters(
+    store,
+    checks.map((k) => k.op),
+    now,
+    ctx.dryRun,
+    (results) => conclude(c, ctx, consumer, checks, results, notApplied, store, clock),
+    (err) => storeFailed(c, ctx, checks, err, store, clock),
+  );
 }

@@ -4,7 +4,7 @@
 import type { Decision, DecisionContext, RequestFacts } from '../../pipeline/types.ts';
 import type { KeyIndex } from '../../credentials/api-keys.ts';
 import type { KeyLocation } from './schema.ts';
-import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+import { COMMON_KEY_QUERY, describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
 
 export { describeLocation };
 
@@ -19,7 +19,6 @@ export interface ApiKeyCompiled {
 
 /** Places people commonly put keys; searched only after the accepted places came up empty. */
 const COMMON_HEADERS = ['x-api-key', 'api-key', 'apikey', 'x-api-token', 'x-auth-token', 'x-access-token', 'authorization'];
-const COMMON_QUERY = ['api_key', 'apikey', 'api-key', 'key', 'token', 'access_token'];
 
 const BEARER = /^Bearer[ \t]+([^ \t].*)$/i;
 
@@ -48,7 +47,7 @@ function findElsewhere(facts: RequestFacts, c: ApiKeyCompiled): { where: string;
   const acceptedQuery = new Set(c.locations.flatMap((l) => (l.from === 'query' ? [l.name] : [])));
   if (facts.rawQuery !== '') {
     const q = new URLSearchParams(facts.rawQuery);
-    for (const name of COMMON_QUERY) {
+    for (const name of COMMON_KEY_QUERY) {
       if (acceptedQuery.has(name)) continue;
       const v = q.get(name);
       if (v !== null && v !== '') return { where: `query parameter ${name}`, value: v };

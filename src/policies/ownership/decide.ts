@@ -8,6 +8,7 @@
  */
 import { duplicateMember } from '../../json/duplicates.ts';
 import type { Decision, DecisionContext, Deny, Evidence, Identity, RequestFacts } from '../../pipeline/types.ts';
+import { unauthenticated } from '../rbac/decide.ts';
 import type { ResourceSource } from './schema.ts';
 
 export interface OwnershipCompiled {
@@ -29,7 +30,8 @@ export interface OwnershipCompiled {
 /** Evidence values from the request are capped: they are ids, and logs should not carry bodies. */
 const MAX_VALUE = 128;
 
-function cap(s: string): string {
+/** A request or claim value as evidence shows it: at most 128 characters. Shared with tenant. */
+export function cap(s: string): string {
   return s.length > MAX_VALUE ? `${s.slice(0, MAX_VALUE)}…` : s;
 }
 
@@ -47,55 +49,67 @@ export function resolvePointer(doc: unknown, tokens: readonly string[]): unknown
   return cur;
 }
 
+/**
+ * A claim's values: a non-empty string, a finite number (as text), or an array of them (other
+ * members ignored); [] when it holds none. Shared with tenant.
+ */
+export function claimStrings(v: unknown): string[] {
+  return (Array.isArray(v) ? (v as unknown[]) : [v]).flatMap((x) =>
+    typeof x === 'string' && x !== '' ? [x] : typeof x === 'number' && Number.isFinite(x) ? [String(x)] : [],
+  );
+}
+
 /** The caller's value(s) for the claim; undefined when the identity does not carry it. */
 function callerValues(c: OwnershipCompiled, id: Identity): readonly string[] | undefined {
   if (c.claim === 'consumer') return [id.consumer];
   const claims = id.claims;
   if (claims === undefined || !Object.hasOwn(claims, c.claim)) return undefined;
-  const v = claims[c.claim];
-  if (typeof v === 'string') return v === '' ? undefined : [v];
-  if (typeof v === 'number' && Number.isFinite(v)) return [String(v)];
-  if (Array.isArray(v)) {
-    const out = v.flatMap((x: unknown) => (typeof x === 'string' && x !== '' ? [x] : typeof x === 'number' && Number.isFinite(x) ? [String(x)] : []));
-    return out.length > 0 ? out : undefined;
-  }
-  return undefined;
+  const out = claimStrings(claims[c.claim]);
+  return out.length > 0 ? out : undefined;
 }
 
-/** What the request says, or why it says nothing usable. */
-type Found =
+/** The one value a request names (a parameter, header or body member), or why it names none. */
+export type RequestValue =
   | { readonly kind: 'value'; readonly value: string }
   | { readonly kind: 'missing'; readonly problem: string }
-  | { readonly kind: 'ambiguous'; readonly count: number }
-  | { readonly kind: 'path_param_missing' }
-  | { readonly kind: 'not_json' };
+  | { readonly kind: 'ambiguous'; readonly count: number };
 
-function scalar(v: unknown): Found {
+/** What the request says, or why it says nothing usable. */
+type Found = RequestValue | { readonly kind: 'path_param_missing' } | { readonly kind: 'not_json' };
+
+/** One value as the request sent it: a non-empty string or a finite number. Shared with tenant. */
+export function namedValue(v: unknown): RequestValue {
   if (v === undefined) return { kind: 'missing', problem: 'absent' };
   if (typeof v === 'number' && Number.isFinite(v)) return { kind: 'value', value: String(v) };
   if (typeof v !== 'string') return { kind: 'missing', problem: v === null ? 'null' : `a ${Array.isArray(v) ? 'array' : typeof v}, not a string or number` };
   return v === '' ? { kind: 'missing', problem: 'empty' } : { kind: 'value', value: v };
 }
 
+/**
+ * A query parameter or header (lower-case `name`) the request must send once. HTTP parameter
+ * pollution: with ?owner=me&owner=victim the gateway and the upstream may each pick a different
+ * one, so more than one is refused rather than guessed. Shared with tenant.
+ */
+export function requestValue(facts: RequestFacts, from: 'query' | 'header', name: string): RequestValue {
+  if (from === 'query') {
+    if (facts.rawQuery === '') return { kind: 'missing', problem: 'absent' };
+    const all = new URLSearchParams(facts.rawQuery).getAll(name);
+    return all.length > 1 ? { kind: 'ambiguous', count: all.length } : namedValue(all[0]);
+  }
+  const v = facts.headers[name];
+  if (Array.isArray(v)) return v.length > 1 ? { kind: 'ambiguous', count: v.length } : namedValue(v[0]);
+  return namedValue(v);
+}
+
 function fromRequest(c: OwnershipCompiled, facts: RequestFacts): Found {
   switch (c.source) {
     case 'path': {
       const v = facts.params[c.name];
-      return v === undefined ? { kind: 'path_param_missing' } : scalar(v);
+      return v === undefined ? { kind: 'path_param_missing' } : namedValue(v);
     }
-    case 'query': {
-      if (facts.rawQuery === '') return { kind: 'missing', problem: 'absent' };
-      // HTTP parameter pollution: with ?owner=me&owner=victim the gateway and the upstream may
-      // each pick a different one, so more than one is refused rather than guessed.
-      const all = new URLSearchParams(facts.rawQuery).getAll(c.name);
-      if (all.length > 1) return { kind: 'ambiguous', count: all.length };
-      return scalar(all[0]);
-    }
-    case 'header': {
-      const v = facts.headers[c.name];
-      if (Array.isArray(v)) return v.length > 1 ? { kind: 'ambiguous', count: v.length } : scalar(v[0]);
-      return scalar(v);
-    }
+    case 'query':
+    case 'header':
+      return requestValue(facts, c.source, c.name);
     case 'body':
       throw new Error('body is read asynchronously');
   }
@@ -112,7 +126,7 @@ function fromBody(c: OwnershipCompiled, body: Buffer): Found {
   // A duplicate member (`{"owner_id":"me","owner_id":"victim"}`): JSON.parse keeps the last, an
   // upstream may take the first, so the check could pass on one value and act on the other.
   if (duplicateMember(body.toString('utf8')) !== undefined) return { kind: 'ambiguous', count: 2 };
-  return scalar(resolvePointer(doc, c.pointer));
+  return namedValue(resolvePointer(doc, c.pointer));
 }
 
 function header(facts: RequestFacts, name: string): string | null {
@@ -172,13 +186,7 @@ export function decideOwnership(c: OwnershipCompiled, ctx: DecisionContext): Dec
   if (!methodChecked(c, facts.method)) return { outcome: 'skip', rule: `${facts.method} not checked` };
   const id = ctx.identity;
   if (id === undefined) {
-    return {
-      outcome: 'deny',
-      code: 'AUTH_OWNERSHIP_UNAUTHENTICATED',
-      rule: 'no identity',
-      evidence: { route: ctx.routeId ?? null, method: facts.method, resource: c.label, claim: c.claim },
-      headers: { 'www-authenticate': c.challenge },
-    };
+    return unauthenticated('AUTH_OWNERSHIP_UNAUTHENTICATED', 'no identity', { route: ctx.routeId ?? null, method: facts.method, resource: c.label, claim: c.claim }, c.challenge);
   }
   for (const p of c.overrides) {
     if (id.scopes.has(p)) return { outcome: 'allow', rule: `override: scope ${p}`, evidence: { override: p, via: 'scope' } };

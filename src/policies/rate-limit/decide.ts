@@ -17,6 +17,7 @@
  * servers to avoid partition keys that carry sensitive information.
  */
 import { createHash } from 'node:crypto';
+import { runCounters } from '../../counters/run.ts';
 import { EPS_MS, type CounterOp, type CounterStore, type OpResult } from '../../counters/types.ts';
 import { ipBucket } from '../../net/cidr.ts';
 import type { Decision, DecisionContext, Evidence } from '../../pipeline/types.ts';
@@ -308,10 +309,6 @@ function storeFailed(c: RateLimitCompiled, err: unknown): Decision {
   return { outcome: 'allow', rule: 'counters unavailable; on_store_error: allow (not limited)', evidence: { reason, on_store_error: 'allow', limits: c.limits.map((l) => l.id) } };
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown }).then === 'function';
-}
-
 /**
  * Decides one request. Synchronous with an in-process store; a promise with a remote one (cluster
  * primary), which never rejects: a store failure becomes allow or deny per `on_store_error`.
@@ -321,17 +318,12 @@ export function decideRateLimit(c: RateLimitCompiled, ctx: DecisionContext, stor
   const now = ctx.facts.now;
   const subjects = c.limits.map((l) => subjectOf(c.policyId, l, ctx));
   const ops = c.limits.map((l, i) => opOf(l, (subjects[i] as Subject).storeKey, now));
-  let answer: ReturnType<CounterStore['run']>;
-  try {
-    answer = store.run(ops, now, ctx.dryRun);
-  } catch (err) {
-    return storeFailed(c, err);
-  }
-  if (isPromise(answer)) {
-    return answer.then(
-      (results) => conclude(c, ctx, subjects, results, store),
-      (err: unknown) => storeFailed(c, err),
-    );
-  }
-  return conclude(c, ctx, subjects, answer, store);
+  return runCounters(
+    store,
+    ops,
+    now,
+    ctx.dryRun,
+    (results) => conclude(c, ctx, subjects, results, store),
+    (err) => storeFailed(c, err),
+  );
 }

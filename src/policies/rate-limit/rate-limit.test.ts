@@ -3,15 +3,15 @@
  * MemoryCounterStore and a fake clock (facts.now). Assertions are on codes, evidence fields and
  * header values, never on prose.
  */
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyIndex } from '../../credentials/api-keys.ts';
-import { MemoryCounterStore } from '../../counters/memory.ts';
+import { memoryStores } from '../../counters/testing.ts';
 import type { CounterOp, CounterStore, OpResult } from '../../counters/types.ts';
 import { CATALOG } from '../../errors/catalog.ts';
 import { validate } from '../../config/validate.ts';
 import { evaluateSync, evaluate } from '../../pipeline/run.ts';
-import { context, decideSync } from '../../pipeline/testing.ts';
+import { asAllow, asDeny, assertEvidence, context, decideSync } from '../../pipeline/testing.ts';
 import { ConfigError, type Allow, type CompiledPolicy, type Decision, type Deny, type Identity, type RequestFacts } from '../../pipeline/types.ts';
 import { calendarWindow } from './decide.ts';
 import { createRateLimit, parseDuration } from './index.ts';
@@ -24,15 +24,7 @@ const CTX = { consumers: [], apiKeys: KeyIndex.build([], {}).index, env: {}, pat
 const ALICE: Identity = { consumer: 'alice', credentialId: 'k_alice', credentialType: 'api-key', scopes: new Set() };
 const BOB: Identity = { consumer: 'bob', credentialId: 'k_bob', credentialType: 'api-key', scopes: new Set() };
 
-const stores: MemoryCounterStore[] = [];
-function memory(): MemoryCounterStore {
-  const s = new MemoryCounterStore({ sweepIntervalMs: 0 });
-  stores.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
-});
+const memory = memoryStores();
 
 function compile(limits: LimitConfig[], more: Partial<RateLimitConfig> = {}, store: CounterStore = memory(), id = 'x'): CompiledPolicy {
   const config: RateLimitConfig = { limits, headers: true, concurrency_retry_after: '1s', on_store_error: 'allow', ...more };
@@ -54,23 +46,6 @@ interface Req {
 
 function decide(p: CompiledPolicy, r: Req = {}): Decision {
   return decideSync(p, context({ facts: facts(r.now, r.headers, r.ip), identity: 'identity' in r ? r.identity : ALICE, routeId: r.route ?? 'orders', dryRun: r.dryRun ?? false }));
-}
-
-function asDeny(d: Decision): Deny {
-  assert.equal(d.outcome, 'deny', `expected a denial, got ${JSON.stringify(d)}`);
-  return d;
-}
-
-function asAllow(d: Decision): Allow {
-  assert.equal(d.outcome, 'allow', `expected allow, got ${JSON.stringify(d)}`);
-  return d;
-}
-
-function assertEvidence(d: Decision, want: Record<string, unknown>): void {
-  assert.ok(d.outcome !== 'skip');
-  const ev = d.evidence;
-  assert.ok(ev !== undefined, 'decision has evidence');
-  for (const [k, v] of Object.entries(want)) assert.deepEqual(ev[k], v, `evidence.${k} in ${JSON.stringify(ev)}`);
 }
 
 /** One arrival in a table: 'allow' with the RateLimit value, or a code with Retry-After. */

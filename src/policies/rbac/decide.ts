@@ -3,7 +3,7 @@
  * every permission it names. Everything config-derived (grants by consumer and group, role
  * permissions, level implications) was expanded at compile, so a request costs a few set lookups.
  */
-import type { Decision, DecisionContext, Identity } from '../../pipeline/types.ts';
+import type { Decision, DecisionContext, Deny, Evidence, Identity } from '../../pipeline/types.ts';
 
 export interface RequiredPermission {
   readonly permission: string;
@@ -34,6 +34,16 @@ export interface RbacCompiled {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * The refusal of a policy that compares with the caller (rbac, ownership, subscription, tenant)
+ * when no identity reached it: a misplaced or missing authentication policy, or one that let an
+ * anonymous caller through. Unauthenticated (RFC 9110 §15.5.2), not forbidden, with the
+ * policy's challenge (§11.6.1).
+ */
+export function unauthenticated(code: Deny['code'], rule: string, evidence: Evidence, challenge: string): Deny {
+  return { outcome: 'deny', code, rule, evidence, headers: { 'www-authenticate': challenge } };
+}
 
 /** How the caller holds `p`, for the trace; undefined when it does not. */
 function heldVia(c: RbacCompiled, id: Identity, p: string): string | undefined {
@@ -74,15 +84,7 @@ export function decideRbac(c: RbacCompiled, ctx: DecisionContext): Decision {
 
   const id = ctx.identity;
   if (id === undefined) {
-    // An rbac check with nobody to check is a misplaced or missing authentication policy, or one
-    // that allowed an anonymous caller: refuse as unauthenticated (RFC 9110 §15.5.2), not forbidden.
-    return {
-      outcome: 'deny',
-      code: 'AUTH_RBAC_UNAUTHENTICATED',
-      rule: `${rule.name}: no identity`,
-      evidence: { method, route, path, rule: rule.name, required_permissions: rule.permissions },
-      headers: { 'www-authenticate': c.challenge },
-    };
+    return unauthenticated('AUTH_RBAC_UNAUTHENTICATED', `${rule.name}: no identity`, { method, route, path, rule: rule.name, required_permissions: rule.permissions }, c.challenge);
   }
 
   let via: string[] | undefined;

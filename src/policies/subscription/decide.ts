@@ -7,6 +7,7 @@
  * owner (rejected, suspended) is named before expiry: renewing would not help while it stands.
  */
 import type { Decision, DecisionContext, Deny, Evidence, SubscriptionSpec } from '../../pipeline/types.ts';
+import { unauthenticated } from '../rbac/decide.ts';
 
 export type SubscriptionStatus = SubscriptionSpec['status'];
 
@@ -34,17 +35,7 @@ export function decideSubscription(c: SubscriptionCompiled, ctx: DecisionContext
   const facts = ctx.facts;
   const route = ctx.routeId ?? null;
   const id = ctx.identity;
-  if (id === undefined) {
-    // A subscription check with nobody to check is a misplaced or missing authentication policy,
-    // or one that let an anonymous caller through: unauthenticated (RFC 9110 §15.5.2), like rbac.
-    return {
-      outcome: 'deny',
-      code: 'AUTH_SUBSCRIPTION_UNAUTHENTICATED',
-      rule: 'no identity',
-      evidence: { route, method: facts.method, api: c.api },
-      headers: { 'www-authenticate': c.challenge },
-    };
-  }
+  if (id === undefined) return unauthenticated('AUTH_SUBSCRIPTION_UNAUTHENTICATED', 'no identity', { route, method: facts.method, api: c.api }, c.challenge);
   const consumer = id.consumer;
   const sub = c.byConsumer.get(consumer);
   const evidence = (extra: Evidence = {}): Evidence => ({

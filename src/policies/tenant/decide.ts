@@ -9,6 +9,8 @@
  * authorize yet, for administrators too, and the upstream would not know the tenant either.
  */
 import type { Decision, DecisionContext, Deny, Evidence, Identity, RequestFacts } from '../../pipeline/types.ts';
+import { cap, claimStrings, namedValue, requestValue, type RequestValue } from '../ownership/decide.ts';
+import { unauthenticated } from '../rbac/decide.ts';
 import type { TenantSource } from './schema.ts';
 
 export interface TenantCompiled {
@@ -27,45 +29,19 @@ export interface TenantCompiled {
   readonly challenge: string;
 }
 
-/** Request values in evidence are capped: they are ids, and logs should not carry arbitrary text. */
-const MAX_VALUE = 128;
-
-function cap(s: string): string {
-  return s.length > MAX_VALUE ? `${s.slice(0, MAX_VALUE)}…` : s;
-}
-
-type Found =
-  | { readonly kind: 'value'; readonly value: string }
-  | { readonly kind: 'missing'; readonly problem: string }
-  | { readonly kind: 'ambiguous'; readonly count: number }
-  | { readonly kind: 'route_param_missing' };
-
-function scalar(v: string | undefined): Found {
-  if (v === undefined) return { kind: 'missing', problem: 'absent' };
-  return v === '' ? { kind: 'missing', problem: 'empty' } : { kind: 'value', value: v };
-}
+type Found = RequestValue | { readonly kind: 'route_param_missing' };
 
 function fromRequest(c: TenantCompiled, facts: RequestFacts): Found {
   switch (c.source) {
-    case 'param': {
-      if (!Object.hasOwn(facts.params, c.name)) return { kind: 'route_param_missing' };
-      return scalar(facts.params[c.name]);
-    }
-    case 'query': {
-      if (facts.rawQuery === '') return { kind: 'missing', problem: 'absent' };
-      // HTTP parameter pollution: with ?tenant=a&tenant=b the gateway and the upstream may each
-      // pick another one, so more than one is refused rather than guessed.
-      const all = new URLSearchParams(facts.rawQuery).getAll(c.name);
-      if (all.length > 1) return { kind: 'ambiguous', count: all.length };
-      return scalar(all[0]);
-    }
+    case 'param':
+      return Object.hasOwn(facts.params, c.name) ? namedValue(facts.params[c.name]) : { kind: 'route_param_missing' };
+    case 'query':
+      return requestValue(facts, 'query', c.name);
     case 'header': {
-      const v = facts.headers[c.name];
-      if (Array.isArray(v)) return v.length > 1 ? { kind: 'ambiguous', count: v.length } : scalar(v[0]);
+      const found = requestValue(facts, 'header', c.name);
       // Repeated field lines reach us joined into one comma-separated value (RFC 9110 §5.3), and
       // no tenant id contains a comma: a list means the request named several tenants.
-      if (v !== undefined && v.includes(',')) return { kind: 'ambiguous', count: v.split(',').length };
-      return scalar(v);
+      return found.kind === 'value' && found.value.includes(',') ? { kind: 'ambiguous', count: found.value.split(',').length } : found;
     }
   }
 }
@@ -74,10 +50,7 @@ function fromRequest(c: TenantCompiled, facts: RequestFacts): Found {
 function callerTenants(c: TenantCompiled, id: Identity): { readonly values: readonly string[]; readonly source: string } | undefined {
   const claims = id.claims;
   if (c.claim !== null && claims !== undefined && Object.hasOwn(claims, c.claim)) {
-    const v = claims[c.claim];
-    const values = (Array.isArray(v) ? (v as unknown[]) : [v]).flatMap((x) =>
-      typeof x === 'string' && x !== '' ? [x] : typeof x === 'number' && Number.isFinite(x) ? [String(x)] : [],
-    );
+    const values = claimStrings(claims[c.claim]);
     if (values.length > 0) return { values, source: `claim ${c.claim}` };
   }
   const team = c.teamOf.get(id.consumer);
@@ -88,15 +61,7 @@ export function decideTenant(c: TenantCompiled, ctx: DecisionContext): Decision 
   const facts = ctx.facts;
   const route = ctx.routeId ?? null;
   const id = ctx.identity;
-  if (id === undefined) {
-    return {
-      outcome: 'deny',
-      code: 'AUTH_TENANT_UNAUTHENTICATED',
-      rule: 'no identity',
-      evidence: { route, method: facts.method, tenant: c.label },
-      headers: { 'www-authenticate': c.challenge },
-    };
-  }
+  if (id === undefined) return unauthenticated('AUTH_TENANT_UNAUTHENTICATED', 'no identity', { route, method: facts.method, tenant: c.label }, c.challenge);
   const deny = (code: Deny['code'], rule: string, evidence: Evidence): Deny => ({ outcome: 'deny', code, rule, evidence });
 
   const found = fromRequest(c, facts);

@@ -16,10 +16,8 @@
  *   retry logic reads them in that order).
  */
 import type { ProviderError, ProviderErrorKind } from '../../types.ts';
-import { isRecord, parseJson, str } from './wire.ts';
+import { isRecord, parseJson, str } from '../shared/json.ts';
 import { kindOfStatus, retryAfterMs, snippet } from '../shared/errors.ts';
-
-export { retryAfterMs };
 
 /** The HTTP status each error type is sent with; used for errors that arrive inside a stream. */
 const STATUS_OF_TYPE: Readonly<Record<string, number>> = {
@@ -51,7 +49,7 @@ const KIND_OF_TYPE: Readonly<Record<string, ProviderErrorKind>> = {
 const SPEND_LIMIT_CODES: ReadonlySet<string> = new Set(['contract_spend_limit_reached', 'enforced_spend_limit_reached']);
 
 /** Status an in-stream error of this type stands for; an unknown type counts as a server error. */
-export function statusOfType(type: string | null): number {
+function statusOfType(type: string | null): number {
   return (type !== null ? STATUS_OF_TYPE[type] : undefined) ?? 500;
 }
 
@@ -59,7 +57,7 @@ export function statusOfType(type: string | null): number {
  * The type decides where it is specific; invalid_request_error is Anthropic's catch-all for 4xx,
  * so there (and for types we do not know) the status decides.
  */
-export function kindOf(status: number, type: string | null, code: string | null): ProviderErrorKind {
+function kindOf(status: number, type: string | null, code: string | null): ProviderErrorKind {
   if (code !== null && SPEND_LIMIT_CODES.has(code)) return 'quota';
   const byType = type !== null ? KIND_OF_TYPE[type] : undefined;
   return byType ?? kindOfStatus(status);

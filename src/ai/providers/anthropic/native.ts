@@ -9,7 +9,8 @@ import type { HttpCall, ProviderError, ProviderTarget, Usage } from '../../types
 import { anthropicStreamError } from './errors.ts';
 import { messagesCall } from './http.ts';
 import { usageOf, UsageTracker } from './response.ts';
-import { ANTHROPIC_VERSION, isRecord, parseJson } from './wire.ts';
+import { ANTHROPIC_VERSION } from './wire.ts';
+import { isRecord, parseJson } from '../shared/json.ts';
 
 /**
  * The first API version without sampling parameters: with it, `temperature`, `top_p` and `top_k`

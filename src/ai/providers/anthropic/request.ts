@@ -16,9 +16,9 @@
  */
 import { UnsupportedParameterError } from '../../types.ts';
 import type { ChatMessage, ChatRequest, ContentPart, FunctionTool, ImagePart, ResponseFormat } from '../../types.ts';
+import { isRecord } from '../shared/json.ts';
 import {
   ANTHROPIC_IMAGE_MEDIA_TYPES,
-  isRecord,
   type AnthropicContentBlock,
   type AnthropicImageBlock,
   type AnthropicImageMediaType,

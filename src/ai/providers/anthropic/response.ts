@@ -13,7 +13,7 @@
  */
 import type { ChatCompletion, FinishReason, ResponseContext, ToolCall, Usage } from '../../types.ts';
 import { JSON_TOOL_NAME } from './request.ts';
-import { isRecord, num, str } from './wire.ts';
+import { isRecord, num, str } from '../shared/json.ts';
 
 /**
  * Anthropic stop_reason → OpenAI finish_reason. In JSON mode the forced tool call is the answer,

@@ -18,7 +18,7 @@ import type { ChatCompletionChunk, ChatRequest, ChunkToolCallDelta, FinishReason
 import { anthropicStreamError, malformedEvent } from './errors.ts';
 import { isJsonMode, JSON_TOOL_NAME } from './request.ts';
 import { finishReason, UsageTracker } from './response.ts';
-import { isRecord, parseJson, str } from './wire.ts';
+import { isRecord, parseJson, str } from '../shared/json.ts';
 
 type Delta = ChatCompletionChunk['choices'][number]['delta'];
 

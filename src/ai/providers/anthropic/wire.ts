@@ -75,28 +75,3 @@ export interface AnthropicMessagesRequest {
   readonly metadata?: { readonly user_id: string };
   readonly stream?: boolean;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Reading responses: they arrive as `unknown` JSON, so fields are read defensively.
-
-export function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-/** A finite number, or undefined (Anthropic sends `null` for usage fields it has no value for). */
-export function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-/** JSON.parse that answers undefined instead of throwing. */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}

@@ -10,11 +10,9 @@
  * Nothing is invented: what the body does not say is null.
  */
 import type { ProviderError, ProviderErrorKind } from '../../types.ts';
-import { asList, asNumber, asRecord, asString } from './response.ts';
+import { asRecord, list, num, str } from '../shared/json.ts';
 import { GOOGLE_RPC_HTTP_STATUS } from './wire.ts';
-
-/** How much of a body that is not Gemini's error format is kept as the message. */
-const FOREIGN_BODY_CHARS = 200;
+import { kindOfStatus, retryAfterMs, snippet } from '../shared/errors.ts';
 
 /** A non-2xx response from Gemini → its error as it stated it. */
 export function geminiError(status: number, headers: Readonly<Record<string, string>>, bodyText: string): ProviderError {
@@ -43,35 +41,35 @@ export function errorFromStatusObject(
 ): ProviderError {
   const err = asRecord(value);
   if (!err) return httpStatus === null ? foreignStreamError(rawText) : foreignError(httpStatus, headers, rawText);
-  const numericCode = asNumber(err['code']);
-  const stringCode = asString(err['code']);
-  const statusName = asString(err['status']);
+  const numericCode = num(err['code']);
+  const stringCode = str(err['code']);
+  const statusName = str(err['status']);
   const status = httpStatus ?? numericCode ?? (statusName !== undefined ? GOOGLE_RPC_HTTP_STATUS[statusName] : undefined) ?? 500;
 
   let reason: string | undefined;
   let retryDelayMs: number | null = null;
   let perDayQuota = false;
   let field: string | undefined;
-  for (const d of asList(err['details'])) {
+  for (const d of list(err['details'])) {
     const detail = asRecord(d);
-    const type = detail ? asString(detail['@type']) : undefined;
+    const type = detail ? str(detail['@type']) : undefined;
     if (!detail || type === undefined) continue;
-    if (type.endsWith('google.rpc.ErrorInfo')) reason ??= asString(detail['reason']);
+    if (type.endsWith('google.rpc.ErrorInfo')) reason ??= str(detail['reason']);
     else if (type.endsWith('google.rpc.RetryInfo')) retryDelayMs ??= parseDuration(detail['retryDelay']);
-    else if (type.endsWith('google.rpc.QuotaFailure')) perDayQuota ||= asList(detail['violations']).some(isPerDayViolation);
-    else if (type.endsWith('google.rpc.BadRequest')) field ??= asString(asRecord(asList(detail['fieldViolations'])[0])?.['field']);
+    else if (type.endsWith('google.rpc.QuotaFailure')) perDayQuota ||= list(detail['violations']).some(isPerDayViolation);
+    else if (type.endsWith('google.rpc.BadRequest')) field ??= str(asRecord(list(detail['fieldViolations'])[0])?.['field']);
   }
 
-  const message = asString(err['message']);
+  const message = str(err['message']);
   return {
     status,
     kind: kindOf(status, statusName, reason, perDayQuota),
     type: statusName ?? stringCode ?? null,
     code: reason ?? null,
-    message: message !== undefined && message !== '' ? message : snippet(rawText, status),
+    message: message !== undefined && message !== '' ? message : bodyMessage(rawText, status),
     // Gemini documents no request-id response header.
     requestId: null,
-    retryAfterMs: retryDelayMs ?? retryAfterHeader(headers),
+    retryAfterMs: retryDelayMs ?? retryAfterMs(headers),
     param: field ?? null,
   };
 }
@@ -79,7 +77,7 @@ export function errorFromStatusObject(
 /** A stream event that is not JSON or not an object (after a 200, so no HTTP status of its own). */
 export function foreignStreamError(data: string): ProviderError {
   // 502: the upstream sent something that is not its own format.
-  return { status: 502, kind: 'other', type: null, code: null, message: snippet(data, 502), requestId: null, retryAfterMs: null, param: null };
+  return { status: 502, kind: 'other', type: null, code: null, message: bodyMessage(data, 502), requestId: null, retryAfterMs: null, param: null };
 }
 
 function foreignError(status: number, headers: Readonly<Record<string, string>>, bodyText: string): ProviderError {
@@ -88,16 +86,17 @@ function foreignError(status: number, headers: Readonly<Record<string, string>>,
     kind: kindOf(status, undefined, undefined, false),
     type: null,
     code: null,
-    message: snippet(bodyText, status),
+    message: bodyMessage(bodyText, status),
     requestId: null,
-    retryAfterMs: retryAfterHeader(headers),
+    retryAfterMs: retryAfterMs(headers),
     param: null,
   };
 }
 
-function snippet(text: string, status: number): string {
-  const s = text.trim().slice(0, FOREIGN_BODY_CHARS);
-  return s === '' ? `HTTP ${status} with an empty body` : s;
+/** The start of a body that is not Gemini's error format, as the message. */
+function bodyMessage(text: string, status: number): string {
+  const s = text.trim();
+  return s === '' ? `HTTP ${status} with an empty body` : snippet(s);
 }
 
 /**
@@ -107,48 +106,19 @@ function snippet(text: string, status: number): string {
  * (quotaId …PerDay…) does not clear until the day's quota resets: that is `quota`, not a throttle.
  */
 function kindOf(status: number, statusName: string | undefined, reason: string | undefined, perDayQuota: boolean): ProviderErrorKind {
-  switch (status) {
-    case 400:
-      if (reason === 'API_KEY_INVALID') return 'auth';
-      if (statusName === 'FAILED_PRECONDITION') return 'permission';
-      return 'bad_request';
-    case 401:
-      return 'auth';
-    case 403:
-      return 'permission';
-    case 404:
-      return 'not_found';
-    case 408:
-      return 'timeout';
-    case 413:
-      return 'too_large';
-    case 429:
-      return perDayQuota ? 'quota' : 'rate_limited';
-    case 503:
-      return 'overloaded';
-    case 504:
-      return 'timeout';
-    default:
-      return status >= 500 ? 'server' : 'other';
-  }
+  if (status === 400 && reason === 'API_KEY_INVALID') return 'auth';
+  if (status === 400 && statusName === 'FAILED_PRECONDITION') return 'permission';
+  if (status === 429 && perDayQuota) return 'quota';
+  return kindOfStatus(status);
 }
 
 function isPerDayViolation(v: unknown): boolean {
-  const quotaId = asString(asRecord(v)?.['quotaId']);
+  const quotaId = str(asRecord(v)?.['quotaId']);
   return quotaId !== undefined && /PerDay/i.test(quotaId);
 }
 
 /** A protobuf Duration in JSON: decimal seconds with an `s` suffix ("30s", "1.5s", "58.934310785s"). Rounded up: never retry early. */
 export function parseDuration(v: unknown): number | null {
-  const m = /^(\d+(?:\.\d+)?)s$/.exec(asString(v) ?? '');
+  const m = /^(\d+(?:\.\d+)?)s$/.exec(str(v) ?? '');
   return m ? Math.ceil(Number(m[1]) * 1000) : null;
-}
-
-/**
- * Retry-After in delay-seconds (RFC 9110 §10.2.3). The HTTP-date form would need the clock, which
- * adapters do not read; Gemini puts its delay in RetryInfo anyway.
- */
-function retryAfterHeader(headers: Readonly<Record<string, string>>): number | null {
-  const v = headers['retry-after']?.trim();
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) * 1000 : null;
 }

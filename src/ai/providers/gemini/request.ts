@@ -6,6 +6,7 @@
  */
 import { UnsupportedParameterError } from '../../types.ts';
 import type { ChatMessage, ChatRequest, ContentPart, EmbeddingsRequest, ToolChoice } from '../../types.ts';
+import { asRecord, isRecord, parseJson } from '../shared/json.ts';
 import type {
   GeminiBatchEmbedContentsRequest,
   GeminiContent,
@@ -162,14 +163,9 @@ export function parseDataUrl(url: string): { mimeType: string; data: string } | 
 }
 
 /** FunctionCall.args is a JSON object (a Struct); OpenAI sends it as JSON text. */
-function parseArguments(text: string, param: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (!isPlainObject(value)) throw unsupported(param, 'JSON text of an object');
+function parseArguments(text: string, param: string): Readonly<Record<string, unknown>> {
+  const value = parseJson(text);
+  if (!isRecord(value)) throw unsupported(param, 'JSON text of an object');
   return value;
 }
 
@@ -178,18 +174,9 @@ function parseArguments(text: string, param: string): Record<string, unknown> {
  * (and errors under "error"), and that a Struct with neither is taken whole as the output. A tool
  * result that is the JSON text of an object goes as that object; any other text goes as `output`.
  */
-function toolResponse(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (isPlainObject(value)) return value;
-  } catch {
-    // Not JSON: plain text output.
-  }
-  return { output: text };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+function toolResponse(text: string): Readonly<Record<string, unknown>> {
+  // Not the JSON text of an object: plain text output.
+  return asRecord(parseJson(text)) ?? { output: text };
 }
 
 function mapTools(req: ChatRequest): GeminiFunctionDeclaration[] {

@@ -5,30 +5,15 @@
  */
 import type { ChatChoice, ChatCompletion, EmbeddingsResponse, FinishReason, ResponseContext, ToolCall, Usage } from '../../types.ts';
 import type { GeminiCandidate, GeminiGenerateContentResponse, GeminiResponsePart, GeminiUsageMetadata } from './wire.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Reading unknown JSON.
-
-export function asRecord(v: unknown): Readonly<Record<string, unknown>> | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-export function asString(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-export function asNumber(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-export function asList(v: unknown): readonly unknown[] {
-  return Array.isArray(v) ? (v as unknown[]) : [];
-}
+import { asRecord, list, num, str } from '../shared/json.ts';
 
 function readPart(v: unknown): GeminiResponsePart | undefined {
   const p = asRecord(v);
   if (!p) return undefined;
   const fc = asRecord(p['functionCall']);
-  const text = asString(p['text']);
-  const id = fc ? asString(fc['id']) : undefined;
-  const name = fc ? asString(fc['name']) : undefined;
+  const text = str(p['text']);
+  const id = fc ? str(fc['id']) : undefined;
+  const name = fc ? str(fc['name']) : undefined;
   const args = fc ? asRecord(fc['args']) : undefined;
   return {
     ...(text !== undefined ? { text } : {}),
@@ -40,10 +25,10 @@ function readPart(v: unknown): GeminiResponsePart | undefined {
 function readCandidate(v: unknown): GeminiCandidate | undefined {
   const c = asRecord(v);
   if (!c) return undefined;
-  const index = asNumber(c['index']);
+  const index = num(c['index']);
   const content = asRecord(c['content']);
-  const finishReason = asString(c['finishReason']);
-  const parts = content ? asList(content['parts']).map(readPart).filter((p) => p !== undefined) : undefined;
+  const finishReason = str(c['finishReason']);
+  const parts = content ? list(content['parts']).map(readPart).filter((p) => p !== undefined) : undefined;
   return {
     ...(index !== undefined ? { index } : {}),
     ...(parts ? { content: { parts } } : {}),
@@ -56,7 +41,7 @@ function readUsage(v: unknown): GeminiUsageMetadata | undefined {
   if (!u) return undefined;
   const out: { -readonly [K in keyof GeminiUsageMetadata]: GeminiUsageMetadata[K] } = {};
   for (const k of ['promptTokenCount', 'candidatesTokenCount', 'thoughtsTokenCount', 'totalTokenCount'] as const) {
-    const n = asNumber(u[k]);
+    const n = num(u[k]);
     if (n !== undefined) out[k] = n;
   }
   return out;
@@ -66,9 +51,9 @@ function readUsage(v: unknown): GeminiUsageMetadata | undefined {
 export function readGenerateContentResponse(body: unknown): GeminiGenerateContentResponse {
   const r = asRecord(body);
   if (!r) throw new TypeError('Gemini answered with JSON that is not a GenerateContentResponse object');
-  const candidates = asList(r['candidates']).map(readCandidate).filter((c) => c !== undefined);
+  const candidates = list(r['candidates']).map(readCandidate).filter((c) => c !== undefined);
   const feedback = asRecord(r['promptFeedback']);
-  const blockReason = feedback ? asString(feedback['blockReason']) : undefined;
+  const blockReason = feedback ? str(feedback['blockReason']) : undefined;
   const usage = readUsage(r['usageMetadata']);
   return {
     candidates,
@@ -174,10 +159,10 @@ export function embeddingsList(body: unknown, ctx: ResponseContext): EmbeddingsR
   const r = asRecord(body);
   if (!r) throw new TypeError('Gemini answered with JSON that is not a BatchEmbedContentsResponse object');
   // BatchEmbedContentsResponse.embeddings is "in the same order as provided in the batch request".
-  const data = asList(r['embeddings']).map((e, index) => ({
+  const data = list(r['embeddings']).map((e, index) => ({
     object: 'embedding' as const,
     index,
-    embedding: asList(asRecord(e)?.['values']).flatMap((x) => (typeof x === 'number' ? [x] : [])),
+    embedding: list(asRecord(e)?.['values']).flatMap((x) => (typeof x === 'number' ? [x] : [])),
   }));
   return {
     object: 'list',

@@ -10,7 +10,8 @@
  */
 import type { ChatCompletionChunk, ChatRequest, ChunkToolCallDelta, FinishReason, ResponseContext, StreamMapper, StreamStep, Usage } from '../../types.ts';
 import { errorFromStatusObject, foreignStreamError } from './errors.ts';
-import { answerParts, asRecord, mapFinishReason, mapUsage, readGenerateContentResponse, toolCallOf } from './response.ts';
+import { asRecord } from '../shared/json.ts';
+import { answerParts, mapFinishReason, mapUsage, readGenerateContentResponse, toolCallOf } from './response.ts';
 
 type Choice = ChatCompletionChunk['choices'][number];
 type Delta = Choice['delta'];

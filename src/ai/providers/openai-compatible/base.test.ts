@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { parseSse, sseData } from '../../sse.ts';
 import type { ChatRequest, ProviderAdapter, ProviderErrorKind, ProviderTarget, ResponseContext, StreamStep } from '../../types.ts';
 import { UnsupportedParameterError } from '../../types.ts';
-import { OMITTED, OPENAI_CHAT_RULES, kindOf, openAICompatible, readErrorBody, retryAfterMs, statusOfError, usageOf, type OpenAICompatibleSpec } from './base.ts';
+import { OMITTED, OPENAI_CHAT_RULES, kindOf, openAICompatible, readErrorBody, statusOfError, usageOf, type OpenAICompatibleSpec } from './base.ts';
+import { retryAfterMs } from '../shared/errors.ts';
 
 const CTX: ResponseContext = { id: 'chatcmpl-gw-1', created: 1_700_000_000, model: 'my-alias' };
 

@@ -37,8 +37,7 @@ import type {
 } from '../../types.ts';
 import { UnsupportedParameterError } from '../../types.ts';
 import { kindOfStatus, retryAfterMs, snippet } from '../shared/errors.ts';
-
-export { retryAfterMs };
+import { isRecord, num, parseJson, str } from '../shared/json.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The spec.
@@ -127,32 +126,9 @@ export const OPENAI_CHAT_RULES: ChatRules = {
 export const OMITTED = 'omitted';
 
 // ---------------------------------------------------------------------------------------------
-// Small readers for untyped JSON.
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Requests.
 
-export function rangeText(r: Range): string {
+function rangeText(r: Range): string {
   return r.max === undefined ? `>= ${r.min}` : `${r.min}..${r.max}`;
 }
 
