@@ -7,7 +7,7 @@
  * an entry lives at most `ttlMs`, so a key removed from the JWKS stops accepting its tokens within
  * that time. `ttlMs` 0 disables the cache.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Allow } from '../../pipeline/types.ts';
 
 export interface VerifiedToken {
@@ -36,7 +36,7 @@ export class VerifiedTokens {
   }
 
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64');
+    return hash('sha256', token, 'base64');
   }
 
   get(key: string, now: number): VerifiedToken | undefined {

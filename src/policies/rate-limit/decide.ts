@@ -16,7 +16,7 @@
  * No partition key (pk) is sent: keys hold consumer ids and client addresses, and §6.1 asks
  * servers to avoid partition keys that carry sensitive information.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { runCounters } from '../../counters/run.ts';
 import { EPS_MS, type CounterOp, type CounterStore, type OpResult } from '../../counters/types.ts';
 import { ipBucket } from '../../net/cidr.ts';
@@ -153,7 +153,7 @@ function subjectOf(policyId: string, l: CompiledLimit, ctx: DecisionContext): Su
         else {
           // Memory is bounded by key count, so keys must stay small: a long value is hashed in the
           // key and shortened in evidence.
-          const digest = createHash('sha256').update(v).digest('base64url');
+          const digest = hash('sha256', v, 'base64url');
           add(`header:${k.name}=sha256:${digest}`, `header:${k.name}`, `header:${k.name}=${v.slice(0, 32)}\u2026 (${v.length} chars)`);
         }
         break;

@@ -327,29 +327,31 @@ class OpenAIStreamMapper implements StreamMapper {
   }
 
   #chunk(raw: Record<string, unknown>, choices: readonly unknown[]): StreamStep {
-    const { usage: rawUsage, ...rest } = raw;
+    const rawUsage = raw['usage'];
     const usage = usageOf(rawUsage);
-    const chunk = {
-      ...rest,
-      id: idOr(raw['id'], this.#ctx.id),
-      object: 'chat.completion.chunk',
-      created: createdOr(raw['created'], this.#ctx.created),
-      model: this.#ctx.model,
-      choices: normaliseChoices(choices, 'delta'),
-    };
+    // `raw` was parsed from this event's text and is no one else's: its fields are set in place
+    // rather than spread into a new object per event (the copy cost as much as the parse).
+    const chunk = raw;
+    chunk['id'] = idOr(raw['id'], this.#ctx.id);
+    chunk['object'] = 'chat.completion.chunk';
+    chunk['created'] = createdOr(raw['created'], this.#ctx.created);
+    chunk['model'] = this.#ctx.model;
+    chunk['choices'] = normaliseChoices(choices, 'delta');
     const step = (chunks: ChatCompletionChunk[]): StreamStep => (usage !== undefined ? { chunks, usage } : { chunks });
     // Provider JSON: the fields the gateway relies on are set above; the rest is the provider's.
     const asChunk = (c: object): ChatCompletionChunk => c as unknown as ChatCompletionChunk;
     if (usage !== undefined && choices.length === 0) {
       // OpenAI's usage chunk: what the client gets when it asked for it.
       this.#owed = undefined;
-      return step(this.#wantsUsage ? [asChunk({ ...chunk, usage: rawUsage })] : []);
+      return step(this.#wantsUsage ? [asChunk(chunk)] : []);
     }
     if (usage !== undefined) {
-      this.#owed = asChunk({ id: chunk.id, object: chunk.object, created: chunk.created, model: chunk.model, choices: [], usage: rawUsage });
+      this.#owed = asChunk({ id: chunk['id'], object: chunk['object'], created: chunk['created'], model: chunk['model'], choices: [], usage: rawUsage });
     }
-    // With include_usage OpenAI puts `usage: null` on every other chunk; keep that only for a client that asked.
-    return step([asChunk(this.#wantsUsage && rawUsage === null ? { ...chunk, usage: null } : chunk)]);
+    // With include_usage OpenAI puts `usage: null` on every other chunk; keep that only for a
+    // client that asked. Usage riding on a chunk with choices goes out in the owed chunk instead.
+    if (!(this.#wantsUsage && rawUsage === null) && rawUsage !== undefined) delete chunk['usage'];
+    return step([asChunk(chunk)]);
   }
 }
 
