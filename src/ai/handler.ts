@@ -743,11 +743,21 @@ async function relayStream(p: Prepared, s: Served, model: CompiledModel, req: Ch
       finished = true;
     }
   };
+  let ended = false;
   const flush = async (): Promise<void> => {
-    if (out === '') return;
     const text = out;
     out = '';
-    await write(x, text);
+    if (finished) {
+      // The last text and the end of the chunked body in one call: one socket write instead of
+      // two (the terminating chunk would otherwise go out alone, a writev of its own per call).
+      x.bytesOut += Buffer.byteLength(text);
+      ended = true;
+      // Usage is accounted before the end: the exchange is recorded when the response closes.
+      account(p, s, model, req.model, usage, true, ttft);
+      x.res.end(text);
+      return;
+    }
+    if (text !== '') await write(x, text);
   };
   try {
     for await (const chunk of s.res.body as AsyncIterable<Buffer>) {
@@ -770,10 +780,13 @@ async function relayStream(p: Prepared, s: Served, model: CompiledModel, req: Ch
       }
       if (!finished) emit(mapper.end());
       if (!finished) out += 'data: [DONE]\n\n';
+      finished = true;
       await flush();
     }
   } catch (err) {
-    if (!x.res.destroyed) {
+    // A failure after the client's stream was complete (the provider's connection dropping after
+    // [DONE]) costs the client nothing: there is nothing to tell it.
+    if (!x.res.destroyed && !ended) {
       // The provider's connection failed mid-stream: tell the client in-stream, naming it.
       const e = err as { code?: string; message: string };
       const pe: ProviderError = { status: 502, kind: 'server', type: null, code: e.code ?? null, message: `stream broke off: ${e.code ?? e.message}`, requestId: s.providerRequestId, retryAfterMs: null, param: null };
@@ -782,8 +795,10 @@ async function relayStream(p: Prepared, s: Served, model: CompiledModel, req: Ch
     }
   } finally {
     if (!s.res.body.destroyed) s.res.body.destroy();
-    account(p, s, model, req.model, usage, true, ttft);
-    if (!x.res.destroyed) x.res.end();
+    if (!ended) {
+      account(p, s, model, req.model, usage, true, ttft);
+      if (!x.res.destroyed) x.res.end();
+    }
   }
 }
 
