@@ -527,3 +527,33 @@ void describe('SqliteCallLogStore: schema 2 (replay records, AI columns)', () =>
     }
   });
 });
+
+void describe('SqliteCallLogStore: WAL checkpoints on a worker thread', () => {
+  void test('committed batches reach the database file without the writer checkpointing', async () => {
+    const p = dbPath();
+    const store = new SqliteCallLogStore(p);
+    // Far below the writer's safety-net checkpoint (64 MiB), so only the worker can copy pages.
+    store.insertBatch([entry()]);
+    const before = fs.statSync(p).size;
+    for (let b = 0; b < 20; b++) {
+      store.insertBatch(Array.from({ length: 100 }, (_, i) => entry({ requestId: `req-${b}-${i}`, path: `/orders/${'x'.repeat(200)}` })));
+    }
+    assert.ok(fs.statSync(`${p}-wal`).size > 500_000, 'the rows are in the WAL');
+    const deadline = Date.now() + 5000;
+    while (fs.statSync(p).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.statSync(p).size > before + 500_000, `database file grew from ${before} to ${fs.statSync(p).size}`);
+    assert.equal(store.count({}), 2001);
+    store.close();
+  });
+
+  void test('a store that only reads starts no checkpoint thread', () => {
+    const p = dbPath();
+    new SqliteCallLogStore(p).close();
+    const reader = new SqliteCallLogStore(p);
+    const threads = (): number => fs.readdirSync('/proc/self/task').length;
+    const n = threads();
+    reader.query({});
+    assert.equal(threads(), n);
+    reader.close();
+  });
+});

@@ -14,6 +14,9 @@
  * - Writes use BEGIN IMMEDIATE (https://www.sqlite.org/lang_transaction.html): it takes the write
  *   lock up front, where the busy handler applies. A deferred transaction that first reads and then
  *   tries to upgrade to a write can get SQLITE_BUSY without the busy handler being invoked.
+ * - A store that writes checkpoints its WAL on a worker thread (./checkpointer.ts), started by the
+ *   first insert, so readers (the CLI) never start one: about half of a row's cost on the request
+ *   thread was the automatic checkpoint and its fsync.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -21,6 +24,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { Code, Layer } from '../errors/catalog.ts';
 import type { TraceEntry } from '../pipeline/types.ts';
+import { Checkpointer, JOURNAL_SIZE_LIMIT, SAFETY_NET_PAGES } from './checkpointer.ts';
 import type { CallLogAi, CallLogEntry, CallLogPage, CallLogQuery, CallLogScan, CallLogStore, ReplayRecord } from './types.ts';
 
 /** Milliseconds a connection waits for another process's lock before failing with SQLITE_BUSY. */
@@ -328,10 +332,16 @@ export class SqliteCallLogStore implements CallLogStore {
   /** Prepared SELECTs keyed by which filters are present (at most 2^9 shapes). */
   readonly #queries = new Map<string, StatementSync>();
   #closed = false;
+  #checkpointer: Checkpointer | undefined;
+  readonly #onCheckpointError: (message: string) => void;
 
-  /** Opens (creating if needed) the database file at `path`; ':memory:' gives a private store. */
-  constructor(path: string) {
+  /**
+   * Opens (creating if needed) the database file at `path`; ':memory:' gives a private store.
+   * `onCheckpointError` hears of failed background checkpoints (default: a process warning).
+   */
+  constructor(path: string, opts: { onCheckpointError?: (message: string) => void } = {}) {
     this.path = path;
+    this.#onCheckpointError = opts.onCheckpointError ?? ((m) => process.emitWarning(`call log ${path}: ${m}`));
     let db: DatabaseSync | undefined;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -364,6 +374,7 @@ export class SqliteCallLogStore implements CallLogStore {
 
   insertBatch(entries: readonly CallLogEntry[]): void {
     if (entries.length === 0) return;
+    if (this.#checkpointer === undefined && this.path !== ':memory:') this.#startCheckpoints();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       for (const e of entries) this.#insert.run(...toParams(e));
@@ -450,9 +461,17 @@ export class SqliteCallLogStore implements CallLogStore {
     }
   }
 
+  #startCheckpoints(): void {
+    // PRAGMA takes no bound parameters; the values are this module's constants.
+    this.#db.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+    this.#db.exec(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    this.#checkpointer = new Checkpointer(this.path, BUSY_TIMEOUT_MS, this.#onCheckpointError);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#checkpointer?.stop();
     this.#db.close();
   }
 }

@@ -98,7 +98,9 @@ export class App {
     const log = this.#opts.logger;
     if (cfg.call_log.enabled) {
       try {
-        this.#store = new SqliteCallLogStore(this.#rt.compiled.callLogPath);
+        this.#store = new SqliteCallLogStore(this.#rt.compiled.callLogPath, {
+          onCheckpointError: (message) => log.warn({ call_log: this.#rt.compiled.callLogPath }, message),
+        });
       } catch (err) {
         throw new StartupError(`call log: ${(err as Error).message}`);
       }
