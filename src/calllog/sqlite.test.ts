@@ -68,7 +68,7 @@ void describe('SqliteCallLogStore', () => {
     try {
       assert.deepEqual({ ...raw.prepare('PRAGMA journal_mode').get() }, { journal_mode: 'wal' });
       assert.deepEqual({ ...raw.prepare('PRAGMA user_version').get() }, { user_version: SCHEMA_VERSION });
-      assert.equal(SCHEMA_VERSION, 2);
+      assert.equal(SCHEMA_VERSION, 3);
       const indexes = raw
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name")
         .all()
@@ -540,7 +540,8 @@ void describe('SqliteCallLogStore: WAL checkpoints on a worker thread', () => {
     }
     assert.ok(fs.statSync(`${p}-wal`).size > 500_000, 'the rows are in the WAL');
     const deadline = Date.now() + 5000;
-    while (fs.statSync(p).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // A checkpoint copies pages one by one: wait for the whole batch to have arrived.
+    while (fs.statSync(p).size <= before + 500_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.ok(fs.statSync(p).size > before + 500_000, `database file grew from ${before} to ${fs.statSync(p).size}`);
     assert.equal(store.count({}), 2001);
     store.close();
@@ -555,5 +556,27 @@ void describe('SqliteCallLogStore: WAL checkpoints on a worker thread', () => {
     reader.query({});
     assert.equal(threads(), n);
     reader.close();
+  });
+});
+
+void describe('SqliteCallLogStore: schema 3 (partial code and consumer indexes)', () => {
+  void test('queries by code and by consumer are served by the partial indexes', () => {
+    const p = dbPath();
+    const store = new SqliteCallLogStore(p);
+    store.insertBatch([entry({ requestId: 'a', code: 'AUTH_KEY_MISSING', status: 401, consumer: null }), entry({ requestId: 'b' })]);
+    assert.deepEqual(store.query({ code: 'AUTH_KEY_MISSING' }).map((e) => e.requestId), ['a']);
+    assert.deepEqual(store.query({ consumer: 'acme' }).map((e) => e.requestId), ['b']);
+    store.close();
+    const raw = openRaw(p);
+    try {
+      const plan = (sql: string): string => raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x', 100).map((r) => String(r['detail'])).join(' | ');
+      assert.match(plan('SELECT id FROM calls WHERE code = ? ORDER BY ts DESC LIMIT ?'), /USING (COVERING )?INDEX calls_code_ts/);
+      assert.match(plan('SELECT id FROM calls WHERE consumer = ? ORDER BY ts DESC LIMIT ?'), /USING (COVERING )?INDEX calls_consumer_ts/);
+      const sql = (name: string): string => String(raw.prepare("SELECT sql FROM sqlite_master WHERE name = ?").get(name)?.['sql']);
+      assert.match(sql('calls_code_ts'), /WHERE code IS NOT NULL/);
+      assert.match(sql('calls_consumer_ts'), /WHERE consumer IS NOT NULL/);
+    } finally {
+      raw.close();
+    }
   });
 });

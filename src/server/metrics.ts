@@ -35,13 +35,7 @@ export class Metrics {
     labelNames: ['policy'] as const,
     registers: [this.registry],
   });
-  readonly duration = new client.Histogram({
-    name: 'pinpoint_request_duration_seconds',
-    help: 'Time from request to response end, by route.',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  readonly duration = new RouteDurations(this.registry);
   readonly upstreamFailures = new client.Counter({
     name: 'pinpoint_upstream_failures_total',
     help: 'Failed upstream attempts by upstream, target and catalog code (retries included).',
@@ -92,8 +86,7 @@ export class Metrics {
   });
 
   // prom-client hashes label objects on every inc/observe, which cost more than the rest of the
-  // metrics work on the proxy path: counts are kept in a map, histogram children are cached.
-  readonly #durationChildren = new Map<string, client.Histogram.Internal<string>>();
+  // metrics work on the proxy path: counts are kept in a map, durations in RouteDurations.
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pinpoint_process_' });
@@ -113,12 +106,62 @@ export class Metrics {
     const c = this.#requestCounts.get(key);
     if (c === undefined) this.#requestCounts.set(key, { route, status: String(status), layer, n: 1 });
     else c.n++;
-    let h = this.#durationChildren.get(route);
-    if (h === undefined) {
-      h = this.duration.labels(route);
-      this.#durationChildren.set(route, h);
-    }
-    h.observe(latencyMs / 1000);
+    this.duration.observe(route, latencyMs / 1000);
     if (code !== null && layer !== 'upstream') this.localReplies.inc({ code, policy: policy ?? '' });
+  }
+}
+
+/** Upper bounds (seconds) of pinpoint_request_duration_seconds. */
+export const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * pinpoint_request_duration_seconds by route, as a prom-client collector: an observation is one
+ * bucket search and three additions on a per-route array (prom-client's Histogram hashes the label
+ * object on every observe, about a microsecond per request). The registry reads it through get(),
+ * in the shape prom-client's own histograms give (cumulative `le` buckets, `_sum`, `_count`), so
+ * the exposition, the JSON form and cluster aggregation (`aggregator: sum`) are prom-client's.
+ */
+export class RouteDurations {
+  readonly name = 'pinpoint_request_duration_seconds';
+  readonly help = 'Time from request to response end, by route.';
+  // MetricType is a type-only enum in prom-client's typings; the runtime value is the string.
+  readonly type = 'histogram' as unknown as client.MetricType;
+  readonly aggregator = 'sum' as const;
+  readonly labelNames = ['route'] as const;
+  readonly #byRoute = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+
+  constructor(registry: client.Registry) {
+    registry.registerMetric(this as unknown as client.Metric);
+  }
+
+  observe(route: string, seconds: number): void {
+    let h = this.#byRoute.get(route);
+    if (h === undefined) {
+      h = { counts: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0 };
+      this.#byRoute.set(route, h);
+    }
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[i] as number)) i++;
+    (h.counts[i] as number)++;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  get(): Promise<client.MetricObjectWithValues<client.MetricValueWithName<'route' | 'le'>>> {
+    const values: client.MetricValueWithName<'route' | 'le'>[] = [];
+    for (const [route, h] of this.#byRoute) {
+      let cumulative = 0;
+      for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
+        cumulative += h.counts[i] as number;
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: i < DURATION_BUCKETS.length ? (DURATION_BUCKETS[i]) : '+Inf', route }, value: cumulative });
+      }
+      values.push({ metricName: `${this.name}_sum`, labels: { route }, value: h.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { route }, value: h.count });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values, collect: () => undefined });
+  }
+
+  reset(): void {
+    this.#byRoute.clear();
   }
 }

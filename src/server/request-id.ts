@@ -4,7 +4,8 @@ const VALID = /^[A-Za-z0-9._:-]{1,200}$/;
 // Random bytes are drawn in blocks: one syscall per 512 ids instead of one per id.
 const POOL = Buffer.alloc(10 * 512);
 let poolOffset = POOL.length;
-const ID = Buffer.alloc(16);
+/** Two hex digits per byte value: the id is spelled from a table, no Buffer encoding per id. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /**
  * A UUIDv7 (RFC 9562 §5.7): 48-bit Unix ms timestamp, then random bits. Time-ordered ids keep the
@@ -16,13 +17,19 @@ export function uuidv7(now = Date.now()): string {
     randomFillSync(POOL);
     poolOffset = 0;
   }
-  ID.writeUIntBE(now, 0, 6);
-  POOL.copy(ID, 6, poolOffset, poolOffset + 10);
+  const r = POOL;
+  const o = poolOffset;
   poolOffset += 10;
-  ID[6] = (ID[6]! & 0x0f) | 0x70; // version 7
-  ID[8] = (ID[8]! & 0x3f) | 0x80; // variant 10
-  const h = ID.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  // The 48-bit timestamp as a high 32-bit and a low 16-bit part (bit operators work on 32 bits).
+  const hi = Math.floor(now / 0x10000);
+  const lo = now % 0x10000;
+  return (
+    HEX[hi >>> 24]! + HEX[(hi >>> 16) & 0xff]! + HEX[(hi >>> 8) & 0xff]! + HEX[hi & 0xff]! + '-' +
+    HEX[lo >>> 8]! + HEX[lo & 0xff]! + '-' +
+    HEX[(r[o]! & 0x0f) | 0x70]! + HEX[r[o + 1]!]! + '-' + // version 7
+    HEX[(r[o + 2]! & 0x3f) | 0x80]! + HEX[r[o + 3]!]! + '-' + // variant 10
+    HEX[r[o + 4]!]! + HEX[r[o + 5]!]! + HEX[r[o + 6]!]! + HEX[r[o + 7]!]! + HEX[r[o + 8]!]! + HEX[r[o + 9]!]!
+  );
 }
 
 /** Keeps a well-formed incoming id (so ids join across hops); otherwise makes a UUIDv7. */
