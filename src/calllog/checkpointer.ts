@@ -18,55 +18,92 @@
  * unfinished checkpoint is simply redone (the WAL stays valid until it is complete).
  */
 import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
 
 /** The writer's own automatic checkpoint, kept only as a safety net: 16,384 pages (64 MiB at 4 KiB). */
 export const SAFETY_NET_PAGES = 16_384;
 /** Bytes the `-wal` file is truncated back to after a checkpoint reset it. */
 export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 export const CHECKPOINT_INTERVAL_MS = 1000;
+/** How long stop() waits for the thread to close its connection (it is normally a few ms). */
+export const STOP_WAIT_MS = 5000;
 
-// CommonJS source for the worker (eval: true): a connection of its own, a timer, and a last
-// checkpoint when told to stop. Errors are reported, never thrown: a failed checkpoint is retried
-// by the next tick, and the safety net covers a worker that cannot checkpoint at all.
+// Control words shared with the thread (Int32Array over a SharedArrayBuffer).
+const STATE = 0; // RUN, then STOP when the store closes
+const CLOSED = 1; // set to 1 by the thread once its connection is closed (or was never opened)
+const RUN = 0;
+const STOP = 1;
+
+// CommonJS source for the worker (eval: true). Why a blocking loop on Atomics.wait instead of a
+// timer and a 'stop' message: stop() must be synchronous and complete. The store's close() is
+// synchronous, and the files must be quiet when it returns: callers remove the directory, and a
+// thread still holding (or, worse, still opening) a connection recreated `calls.db` in a directory
+// being removed. So the thread sleeps on the STATE word, checkpoints whenever the wait times out,
+// and on STOP closes its connection and raises CLOSED, which stop() waits for; the writer's own
+// close then runs last and, as the last connection, checkpoints and deletes the WAL.
+// The database is opened `mode=rw` (https://www.sqlite.org/uri.html): it must already exist, so
+// this thread never creates a file. Errors are reported, never thrown: a failed checkpoint is
+// retried at the next tick, and the safety net covers a thread that cannot checkpoint at all.
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { DatabaseSync } = require('node:sqlite');
+const ctl = new Int32Array(workerData.control);
+const report = (what, err) => parentPort.postMessage({ error: what + (err && err.message || err) });
 let db;
 try {
-  db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs });
+  if (Atomics.load(ctl, ${STATE}) === ${RUN}) db = new DatabaseSync(new URL(workerData.url), { timeout: workerData.busyTimeoutMs });
 } catch (err) {
-  parentPort.postMessage({ error: 'cannot open for checkpoints: ' + (err && err.message || err) });
-  process.exit(0);
+  report('cannot open for checkpoints: ', err);
 }
-const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-const tick = () => {
-  try { checkpoint.get(); } catch (err) { parentPort.postMessage({ error: 'checkpoint failed: ' + (err && err.message || err) }); }
-};
-const timer = setInterval(tick, workerData.intervalMs);
-parentPort.on('message', (m) => {
-  if (m !== 'stop') return;
-  clearInterval(timer);
-  tick();
-  db.close();
-  parentPort.close();
-});
+if (db !== undefined) {
+  const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+  while (Atomics.wait(ctl, ${STATE}, ${RUN}, workerData.intervalMs) === 'timed-out') {
+    try { checkpoint.get(); } catch (err) { report('checkpoint failed: ', err); }
+  }
+  try { db.close(); } catch (err) { report('closing the checkpoint connection failed: ', err); }
+}
+Atomics.store(ctl, ${CLOSED}, 1);
+Atomics.notify(ctl, ${CLOSED});
 `;
 
 export class Checkpointer {
   readonly #worker: Worker;
+  readonly #control = new Int32Array(new SharedArrayBuffer(8));
+  #exited = false;
 
   constructor(path: string, busyTimeoutMs: number, onError: (message: string) => void, intervalMs = CHECKPOINT_INTERVAL_MS) {
-    this.#worker = new Worker(SOURCE, { eval: true, workerData: { path, busyTimeoutMs, intervalMs } });
+    const url = pathToFileURL(path);
+    url.searchParams.set('mode', 'rw');
+    this.#worker = new Worker(SOURCE, {
+      eval: true,
+      workerData: { url: url.href, busyTimeoutMs, intervalMs, control: this.#control.buffer },
+    });
     this.#worker.on('message', (m: { error?: string }) => {
       if (typeof m.error === 'string') onError(m.error);
     });
     this.#worker.on('error', (err: Error) => onError(`checkpoint worker failed: ${err.message}`));
-    // The timer must not keep a finished process alive; close() ends the thread explicitly.
+    this.#worker.on('exit', () => {
+      this.#exited = true;
+    });
+    // The thread must not keep a finished process alive; stop() ends it explicitly.
     this.#worker.unref();
   }
 
-  /** Asks for a last checkpoint and ends the thread; does not wait (the WAL is durable either way). */
-  stop(): void {
-    this.#worker.postMessage('stop');
+  /**
+   * Ends the thread's work synchronously: when this returns, its connection is closed (or was
+   * never opened) and it touches no file again. Waits at most STOP_WAIT_MS (a checkpoint in
+   * progress finishes first); returns false if the thread did not confirm in time.
+   */
+  stop(): boolean {
+    Atomics.store(this.#control, STATE, STOP);
+    Atomics.notify(this.#control, STATE);
+    if (this.#exited) return true;
+    const deadline = Date.now() + STOP_WAIT_MS;
+    while (Atomics.load(this.#control, CLOSED) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.#control, CLOSED, 0, left);
+    }
+    return true;
   }
 }

@@ -547,6 +547,29 @@ void describe('SqliteCallLogStore: WAL checkpoints on a worker thread', () => {
     store.close();
   });
 
+  void test('close() leaves only the database file, whenever it comes: the thread touches nothing after', async () => {
+    // Regression: close() used to only ask the thread to stop; a thread still opening its
+    // connection recreated calls.db in a directory being removed (ENOTEMPTY), and one still
+    // running kept files open. Closing right away, before the thread opened, and after a tick.
+    const threads = (): number => fs.readdirSync('/proc/self/task').length;
+    const n = threads();
+    for (const waitMs of [0, 0, 5, 30, 1100]) {
+      const p = dbPath();
+      const store = new SqliteCallLogStore(p);
+      store.insertBatch([entry()]);
+      if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+      store.close();
+      assert.deepEqual(fs.readdirSync(path.dirname(p)), ['calls.db'], `after ${waitMs} ms`);
+      fs.rmSync(path.dirname(p), { recursive: true });
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(fs.existsSync(path.dirname(p)), false, `nothing recreated after ${waitMs} ms`);
+    }
+    // Every thread has ended (an ended worker's OS thread is joined shortly after it exits).
+    const deadline = Date.now() + 5000;
+    while (threads() > n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(threads() <= n, `${threads()} threads now, ${n} before`);
+  });
+
   void test('a store that only reads starts no checkpoint thread', () => {
     const p = dbPath();
     new SqliteCallLogStore(p).close();

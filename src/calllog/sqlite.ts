@@ -482,7 +482,9 @@ export class SqliteCallLogStore implements CallLogStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#checkpointer?.stop();
+    // The checkpoint thread closes its connection first, so this one is the last and its close
+    // checkpoints and removes the WAL: the directory holds just the database file afterwards.
+    if (this.#checkpointer?.stop() === false) this.#onCheckpointError('the checkpoint thread did not stop in time');
     this.#db.close();
   }
 }

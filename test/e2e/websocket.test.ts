@@ -77,8 +77,11 @@ void describe('websocket', () => {
     }, { shutdownGraceMs: 1000 });
   });
   after(async () => {
-    await gw.close();
-    await up.close();
+    try {
+      await gw.close();
+    } finally {
+      await up.close();
+    }
   });
 
   const wsUrl = (p: string): string => `${gw.url.replace('http:', 'ws:')}${p}`;

@@ -181,7 +181,7 @@ export async function startGateway(config: ConfigInput, opts: GatewayOptions = {
       ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}),
     });
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     throw err;
   }
   let store: SqliteCallLogStore | undefined;
@@ -223,7 +223,7 @@ export async function startGateway(config: ConfigInput, opts: GatewayOptions = {
       appClosed = true;
       store?.close();
       store = undefined;
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     },
   };
 }
