@@ -42,3 +42,26 @@ void test('request durations aggregate across workers as prom-client histograms 
   assert.equal(s.get('pinpoint_request_duration_seconds_bucket{le="0.05",route="orders"}'), 2);
   assert.equal(s.get('pinpoint_request_duration_seconds_count{route="orders"}'), 2);
 });
+
+void test('AI usage: tokens by direction, cost in USD and time to first token per provider and model', async () => {
+  const m = new Metrics();
+  m.observeAi('openai', 'gpt-4o', 10, 5, 150, 40);
+  m.observeAi('openai', 'gpt-4o', 3, 2, 0, null); // no cost, not streamed
+  m.observeAi('anthropic', 'claude', 7, 1, 0, 2_000);
+  const text = await m.registry.metrics();
+  const tokens = series(text, 'pinpoint_ai_tokens_total');
+  assert.equal(tokens.get('pinpoint_ai_tokens_total{provider="openai",model="gpt-4o",direction="prompt"}'), 13);
+  assert.equal(tokens.get('pinpoint_ai_tokens_total{provider="openai",model="gpt-4o",direction="completion"}'), 7);
+  assert.equal(tokens.get('pinpoint_ai_tokens_total{provider="anthropic",model="claude",direction="prompt"}'), 7);
+  const cost = series(text, 'pinpoint_ai_cost_usd_total');
+  assert.ok(Math.abs((cost.get('pinpoint_ai_cost_usd_total{provider="openai",model="gpt-4o"}') ?? 0) - 0.00015) < 1e-12);
+  assert.equal(cost.has('pinpoint_ai_cost_usd_total{provider="anthropic",model="claude"}'), false);
+  const ttft = series(text, 'pinpoint_ai_time_to_first_token_seconds');
+  assert.equal(ttft.get('pinpoint_ai_time_to_first_token_seconds_bucket{le="0.05",provider="openai",model="gpt-4o"}'), 1);
+  assert.equal(ttft.get('pinpoint_ai_time_to_first_token_seconds_count{provider="openai",model="gpt-4o"}'), 1);
+  assert.equal(ttft.get('pinpoint_ai_time_to_first_token_seconds_bucket{le="1",provider="anthropic",model="claude"}'), 0);
+  assert.equal(ttft.get('pinpoint_ai_time_to_first_token_seconds_bucket{le="2",provider="anthropic",model="claude"}'), 1);
+  // Scraped twice, the counters are not doubled (collect() rebuilds them from the maps).
+  const again = series(await m.registry.metrics(), 'pinpoint_ai_tokens_total');
+  assert.equal(again.get('pinpoint_ai_tokens_total{provider="openai",model="gpt-4o",direction="prompt"}'), 13);
+});

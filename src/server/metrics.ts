@@ -35,7 +35,12 @@ export class Metrics {
     labelNames: ['policy'] as const,
     registers: [this.registry],
   });
-  readonly duration = new RouteDurations(this.registry);
+  readonly duration = new KeyedHistogram(this.registry, {
+    name: 'pinpoint_request_duration_seconds',
+    help: 'Time from request to response end, by route.',
+    labelNames: ['route'],
+    buckets: DURATION_BUCKETS,
+  });
   readonly upstreamFailures = new client.Counter({
     name: 'pinpoint_upstream_failures_total',
     help: 'Failed upstream attempts by upstream, target and catalog code (retries included).',
@@ -59,24 +64,42 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
-  readonly aiTokens = new client.Counter({
-    name: 'pinpoint_ai_tokens_total',
-    help: 'Tokens used by AI calls, by provider, requested model and direction (prompt, completion).',
-    labelNames: ['provider', 'model', 'direction'] as const,
-    registers: [this.registry],
-  });
-  readonly aiCost = new client.Counter({
-    name: 'pinpoint_ai_cost_usd_total',
-    help: 'Cost of AI calls in USD from the models\u2019 price tables, by provider and requested model.',
-    labelNames: ['provider', 'model'] as const,
-    registers: [this.registry],
-  });
-  readonly aiTtft = new client.Histogram({
+  /** AI usage per provider and requested model, handed to prom-client at scrape time. */
+  readonly #aiUsage = new Map<string, { provider: string; model: string; prompt: number; completion: number; costUsd: number }>();
+  readonly aiTokens: client.Counter<'provider' | 'model' | 'direction'> = (() => {
+    const usage = this.#aiUsage;
+    return new client.Counter({
+      name: 'pinpoint_ai_tokens_total',
+      help: 'Tokens used by AI calls, by provider, requested model and direction (prompt, completion).',
+      labelNames: ['provider', 'model', 'direction'] as const,
+      registers: [this.registry],
+      collect(this: client.Counter<'provider' | 'model' | 'direction'>) {
+        this.reset();
+        for (const u of usage.values()) {
+          this.inc({ provider: u.provider, model: u.model, direction: 'prompt' }, u.prompt);
+          this.inc({ provider: u.provider, model: u.model, direction: 'completion' }, u.completion);
+        }
+      },
+    });
+  })();
+  readonly aiCost: client.Counter<'provider' | 'model'> = (() => {
+    const usage = this.#aiUsage;
+    return new client.Counter({
+      name: 'pinpoint_ai_cost_usd_total',
+      help: 'Cost of AI calls in USD from the models\u2019 price tables, by provider and requested model.',
+      labelNames: ['provider', 'model'] as const,
+      registers: [this.registry],
+      collect(this: client.Counter<'provider' | 'model'>) {
+        this.reset();
+        for (const u of usage.values()) if (u.costUsd > 0) this.inc({ provider: u.provider, model: u.model }, u.costUsd);
+      },
+    });
+  })();
+  readonly aiTtft = new KeyedHistogram(this.registry, {
     name: 'pinpoint_ai_time_to_first_token_seconds',
     help: 'Time from request arrival to the first streamed chunk sent to the client.',
-    labelNames: ['provider', 'model'] as const,
+    labelNames: ['provider', 'model'],
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
-    registers: [this.registry],
   });
   readonly reloads = new client.Counter({
     name: 'pinpoint_config_reloads_total',
@@ -86,7 +109,8 @@ export class Metrics {
   });
 
   // prom-client hashes label objects on every inc/observe, which cost more than the rest of the
-  // metrics work on the proxy path: counts are kept in a map, durations in RouteDurations.
+  // metrics work on the proxy path: per-request and per-AI-call counts are kept in maps, durations
+  // in KeyedHistogram; the rarer counters (denials, failures, reloads) stay plain prom-client.
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pinpoint_process_' });
@@ -94,10 +118,16 @@ export class Metrics {
 
   /** Counts one finished exchange. */
   observeAi(provider: string, model: string, promptTokens: number, completionTokens: number, costMicroUsd: number, ttftMs: number | null): void {
-    this.aiTokens.inc({ provider, model, direction: 'prompt' }, promptTokens);
-    this.aiTokens.inc({ provider, model, direction: 'completion' }, completionTokens);
-    if (costMicroUsd > 0) this.aiCost.inc({ provider, model }, costMicroUsd / 1e6);
-    if (ttftMs !== null) this.aiTtft.observe({ provider, model }, ttftMs / 1000);
+    const key = `${provider}\u0000${model}`;
+    let u = this.#aiUsage.get(key);
+    if (u === undefined) {
+      u = { provider, model, prompt: 0, completion: 0, costUsd: 0 };
+      this.#aiUsage.set(key, u);
+    }
+    u.prompt += promptTokens;
+    u.completion += completionTokens;
+    if (costMicroUsd > 0) u.costUsd += costMicroUsd / 1e6;
+    if (ttftMs !== null) this.aiTtft.observe(key, ttftMs / 1000, () => ({ provider, model }));
   }
 
   observe(route: string, status: number, layerOrNull: Layer | null, code: Code | null, policy: string | null, latencyMs: number): void {
@@ -106,7 +136,7 @@ export class Metrics {
     const c = this.#requestCounts.get(key);
     if (c === undefined) this.#requestCounts.set(key, { route, status: String(status), layer, n: 1 });
     else c.n++;
-    this.duration.observe(route, latencyMs / 1000);
+    this.duration.observe(route, latencyMs / 1000, () => ({ route }));
     if (code !== null && layer !== 'upstream') this.localReplies.inc({ code, policy: policy ?? '' });
   }
 }
@@ -115,53 +145,62 @@ export class Metrics {
 export const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
- * pinpoint_request_duration_seconds by route, as a prom-client collector: an observation is one
- * bucket search and three additions on a per-route array (prom-client's Histogram hashes the label
- * object on every observe, about a microsecond per request). The registry reads it through get(),
+ * A histogram as a prom-client collector, kept per label set under a caller-built key: an
+ * observation is one map lookup, one bucket search and three additions (prom-client's Histogram
+ * hashes the label object on every observe, about a microsecond per request). The labels object is
+ * built once per key (`labels()` is called only for a new key). The registry reads it through get(),
  * in the shape prom-client's own histograms give (cumulative `le` buckets, `_sum`, `_count`), so
  * the exposition, the JSON form and cluster aggregation (`aggregator: sum`) are prom-client's.
+ * Used for pinpoint_request_duration_seconds (by route) and the AI time to first token.
  */
-export class RouteDurations {
-  readonly name = 'pinpoint_request_duration_seconds';
-  readonly help = 'Time from request to response end, by route.';
+export class KeyedHistogram<L extends string> {
+  readonly name: string;
+  readonly help: string;
   // MetricType is a type-only enum in prom-client's typings; the runtime value is the string.
   readonly type = 'histogram' as unknown as client.MetricType;
   readonly aggregator = 'sum' as const;
-  readonly labelNames = ['route'] as const;
-  readonly #byRoute = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+  readonly labelNames: readonly L[];
+  readonly #buckets: readonly number[];
+  readonly #byKey = new Map<string, { labels: Readonly<Record<L, string>>; counts: Float64Array; sum: number; count: number }>();
 
-  constructor(registry: client.Registry) {
+  constructor(registry: client.Registry, o: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[] }) {
+    this.name = o.name;
+    this.help = o.help;
+    this.labelNames = o.labelNames;
+    this.#buckets = o.buckets;
     registry.registerMetric(this as unknown as client.Metric);
   }
 
-  observe(route: string, seconds: number): void {
-    let h = this.#byRoute.get(route);
+  observe(key: string, seconds: number, labels: () => Readonly<Record<L, string>>): void {
+    const buckets = this.#buckets;
+    let h = this.#byKey.get(key);
     if (h === undefined) {
-      h = { counts: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0 };
-      this.#byRoute.set(route, h);
+      h = { labels: labels(), counts: new Float64Array(buckets.length + 1), sum: 0, count: 0 };
+      this.#byKey.set(key, h);
     }
     let i = 0;
-    while (i < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[i] as number)) i++;
+    while (i < buckets.length && seconds > (buckets[i] as number)) i++;
     (h.counts[i] as number)++;
     h.sum += seconds;
     h.count++;
   }
 
-  get(): Promise<client.MetricObjectWithValues<client.MetricValueWithName<'route' | 'le'>>> {
-    const values: client.MetricValueWithName<'route' | 'le'>[] = [];
-    for (const [route, h] of this.#byRoute) {
+  get(): Promise<client.MetricObjectWithValues<client.MetricValueWithName<L | 'le'>>> {
+    const buckets = this.#buckets;
+    const values: client.MetricValueWithName<L | 'le'>[] = [];
+    for (const h of this.#byKey.values()) {
       let cumulative = 0;
-      for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
+      for (let i = 0; i <= buckets.length; i++) {
         cumulative += h.counts[i] as number;
-        values.push({ metricName: `${this.name}_bucket`, labels: { le: i < DURATION_BUCKETS.length ? (DURATION_BUCKETS[i]) : '+Inf', route }, value: cumulative });
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: i < buckets.length ? (buckets[i]) : '+Inf', ...h.labels }, value: cumulative });
       }
-      values.push({ metricName: `${this.name}_sum`, labels: { route }, value: h.sum });
-      values.push({ metricName: `${this.name}_count`, labels: { route }, value: h.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { ...h.labels } as client.LabelValues<L | 'le'>, value: h.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { ...h.labels } as client.LabelValues<L | 'le'>, value: h.count });
     }
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values, collect: () => undefined });
   }
 
   reset(): void {
-    this.#byRoute.clear();
+    this.#byKey.clear();
   }
 }
