@@ -186,8 +186,11 @@ void describe('websocket tunnels and shutdown', () => {
       { shutdownGraceMs: graceMs },
     );
     t.after(async () => {
-      await gw.close();
-      await up.close();
+      try {
+        await gw.close();
+      } finally {
+        await up.close();
+      }
     });
     const { ws, res } = await open(`${gw.url.replace('http:', 'ws:')}/ws`);
     assert.equal(await roundTrip(ws, 'before close'), 'echo:before close');

@@ -6,7 +6,9 @@
  * end. This timer is unref'd, so it never keeps a process alive itself; if a file's process is
  * still running after FILE_LIMIT_MS it names the file and its live handles, and exits non-zero, so
  * the run fails in minutes and says where, instead of at the CI's time limit.
+ * The limit counts from the moment the file's process loads this module, i.e. from the file's start.
  * Only child test processes arm it (the runner sets NODE_TEST_CONTEXT for them), not the runner.
+ * The scripts name it relative to the package root, which is where npm runs them.
  */
 const FILE_LIMIT_MS = Number(process.env['PINPOINT_TEST_FILE_LIMIT_MS'] ?? 300_000);
 
