@@ -8,7 +8,7 @@
  * (40,000 rows of a policies-scenario request, batches of 500): 13.1–13.5 µs of the request thread
  * per row with the automatic checkpoint, 6.3–6.5 µs without it; most of the difference is waiting
  * on the disk, not CPU. So the writer turns the automatic checkpoint down to a safety net
- * (`SAFETY_NET_PAGES`: it only fires if this thread stops keeping up) and this worker, with its own
+ * (`SAFETY_NET_BYTES`: it only fires if this thread stops keeping up) and this worker, with its own
  * connection, runs `PRAGMA wal_checkpoint(PASSIVE)` every `intervalMs`. PASSIVE never blocks the
  * writer or readers (https://www.sqlite.org/c3ref/wal_checkpoint_v2.html); frames committed while it
  * runs are copied by the next one, and the writer restarts the WAL from its start once a checkpoint
@@ -20,8 +20,8 @@
 import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 
-/** The writer's own automatic checkpoint, kept only as a safety net: 16,384 pages (64 MiB at 4 KiB). */
-export const SAFETY_NET_PAGES = 16_384;
+/** The writer's own automatic checkpoint, kept only as a safety net: once the WAL holds 64 MiB. */
+export const SAFETY_NET_BYTES = 64 * 1024 * 1024;
 /** Bytes the `-wal` file is truncated back to after a checkpoint reset it. */
 export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 export const CHECKPOINT_INTERVAL_MS = 1000;

@@ -9,6 +9,7 @@ import {
   DEFAULT_QUERY_LIMIT,
   DELETE_CHUNK_ROWS,
   MAX_QUERY_LIMIT,
+  PAGE_SIZE,
   SCHEMA_VERSION,
   SqliteCallLogStore,
 } from './sqlite.ts';
@@ -90,6 +91,34 @@ void describe('SqliteCallLogStore', () => {
       ]);
     } finally {
       raw.close();
+    }
+  });
+
+  void test('a new file gets 16 KiB pages; an existing 4 KiB file keeps its pages and its rows', () => {
+    const fresh = dbPath();
+    new SqliteCallLogStore(fresh).close();
+    const raw = openRaw(fresh);
+    try {
+      assert.deepEqual({ ...raw.prepare('PRAGMA page_size').get() }, { page_size: PAGE_SIZE });
+    } finally {
+      raw.close();
+    }
+    assert.equal(PAGE_SIZE, 16_384);
+
+    const old = dbPath();
+    fs.mkdirSync(path.dirname(old), { recursive: true });
+    const made = new DatabaseSync(old);
+    made.exec('PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)');
+    made.close();
+    const store = new SqliteCallLogStore(old);
+    store.insertBatch([entry({ requestId: 'on-4k' })]);
+    assert.deepEqual(store.query({}).map((e) => e.requestId), ['on-4k']);
+    store.close();
+    const raw4k = openRaw(old);
+    try {
+      assert.deepEqual({ ...raw4k.prepare('PRAGMA page_size').get() }, { page_size: 4096 });
+    } finally {
+      raw4k.close();
     }
   });
 

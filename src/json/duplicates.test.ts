@@ -12,6 +12,12 @@ void test('duplicate member names are found with their JSON pointer', () => {
     ['{"\\u0061":1,"a":2}', '/a'],
     ['[1,{"a/b":1,"a/b":2}]', '/1/a~1b'],
     ['"just a string"', undefined],
+    ['{"a\\\\":1,"a\\\\":2}', '/a\\'],
+    ['{"k":"x\\\\","k":1}', '/k'],
+    ['[[1],[{"a":1,"a":1}]]', '/1/0/a'],
+    ['{"":1,"":2}', '/'],
+    ['{"a":[1,2,{"b":{}}],"c":{"d":[],"d":0}}', '/c/d'],
+    ['{"a":{"b":1},"b":2}', undefined],
   ];
   for (const [text, want] of cases) assert.equal(duplicateMember(text), want, text);
 });

@@ -3,12 +3,11 @@
  * (templates → operations), and per operation one parameter validator and one validator per
  * request-body media type. Everything here runs once per config load.
  */
-import { RE2JS } from 're2js';
-import type { RegExpEngine, RegExpLike } from 'ajv/dist/types/index.js';
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { isJsonMediaType, parseMediaPattern, parseMediaType, type MediaPattern } from '../content-type/media-type.ts';
+import { patternEngine } from './pattern-engine.ts';
 import { deref, fragment, isObject, type Json, type JsonObject, type LoadedDocument } from './load.ts';
 import type { ParamIn, ParamSpec, Shape } from './params.ts';
 
@@ -73,16 +72,6 @@ export interface DocIssue {
   readonly message: string;
 }
 
-const re2Engine: RegExpEngine = Object.assign(
-  (pattern: string): RegExpLike => {
-    const re = RE2JS.compile(pattern);
-    // ajv caches compiled patterns by their toString(): it must be the pattern, not "[object Object]".
-    const like = { test: (s: string) => re.matcher(s).find(), toString: () => pattern };
-    return like;
-  },
-  { code: 're2js' },
-);
-
 function ajvFor(loaded: LoadedDocument, coerce: boolean): Ajv | Ajv2020 {
   const opts: Options = {
     // OpenAPI schemas carry keywords JSON Schema does not know (example, xml, discriminator,
@@ -95,9 +84,9 @@ function ajvFor(loaded: LoadedDocument, coerce: boolean): Ajv | Ajv2020 {
     // Parameters arrive as strings; coerce per schema ("array": a lone value fills a list).
     coerceTypes: coerce ? 'array' : false,
     useDefaults: false,
-    // `pattern` runs on RE2 (re2js), linear in the input: a document's pattern cannot become a
-    // ReDoS against a request value. JSON Schema patterns are unanchored: `find`, not `matches`.
-    code: { regExp: re2Engine },
+    // `pattern` runs on V8 when proven backtrack-bounded, else on RE2: either way linear in the
+    // input, so a document's pattern cannot become a ReDoS against a request value.
+    code: { regExp: patternEngine },
   };
   // OpenAPI 3.1 Schema Objects are JSON Schema 2020-12; 3.0's dialect is read by draft-07 ajv
   // once load.ts has rewritten its nullable / boolean exclusive bounds.
