@@ -27,6 +27,7 @@ export const ipRules: PolicyModule<typeof IpRulesSchema> = {
     const compiled = Object.freeze({
       allow: parseAll(config.allow, `${ctx.path}.allow`, issues),
       deny: parseAll(config.deny, `${ctx.path}.deny`, issues),
+      decisions: new Map(),
     });
     if (issues.length > 0) throw new ConfigError(issues);
     if (compiled.allow.length === 0 && compiled.deny.length === 0) {

@@ -5,6 +5,7 @@ import { KeyIndex } from '../../credentials/api-keys.ts';
 import { normaliseIp } from '../../net/cidr.ts';
 import { ConfigError, type CompiledPolicy, type Decision, type RequestFacts } from '../../pipeline/types.ts';
 import { ipRules } from './index.ts';
+import { DECISION_CACHE_MAX } from './decide.ts';
 import type { IpRulesConfig } from './schema.ts';
 
 const CTX = { consumers: [], apiKeys: KeyIndex.build([], {}).index, env: {}, path: 'policies.office.config', baseDir: process.cwd() };
@@ -200,4 +201,29 @@ void describe('ip-rules compile errors', () => {
       c.issues.forEach((e, i) => assert.match(issues[i]?.message ?? '', e.message));
     });
   }
+});
+
+void describe('ip-rules decision cache', () => {
+  void test('a repeat client gets the same decision, and the address source stays part of it', () => {
+    const p = compile({ deny: ['192.0.2.0/24'], allow: ['10.0.0.0/8'] });
+    const first = decide(p, '10.1.2.3');
+    assert.equal(decide(p, '10.1.2.3'), first, 'the second request reuses the decision');
+    assert.ok(Object.isFrozen(first), 'a shared decision cannot be changed by one request');
+    const bySocket = decide(p, '192.0.2.7', 'socket');
+    const byHeader = decide(p, '192.0.2.7', 'x-forwarded-for');
+    assert.equal(bySocket.outcome === 'deny' && bySocket.evidence['ip_source'], 'socket');
+    assert.equal(byHeader.outcome === 'deny' && byHeader.evidence['ip_source'], 'x-forwarded-for');
+  });
+
+  void test('past DECISION_CACHE_MAX clients the cache starts over and decisions stay right', () => {
+    const p = compile({ allow: ['10.0.0.0/8'] });
+    // 10.x addresses are allowed, 11.x are not: walk both well past the bound.
+    for (let i = 0; i < DECISION_CACHE_MAX * 2 + 10; i++) {
+      const a = `${i % 2 === 0 ? 10 : 11}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      const d = decide(p, a);
+      assert.equal(d.outcome === 'deny' ? d.code : d.outcome, i % 2 === 0 ? 'allow' : 'IP_NOT_ALLOWED', a);
+    }
+    const d = decide(p, '11.0.0.1');
+    assert.equal(d.outcome === 'deny' && d.code, 'IP_NOT_ALLOWED');
+  });
 });

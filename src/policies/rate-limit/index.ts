@@ -157,6 +157,7 @@ export function createRateLimit(store: () => CounterStore): PolicyModule<typeof 
         limits: Object.freeze(limits),
         headers: config.headers,
         policyHeader: limits.map((l) => l.policyItem).join(', '),
+        allowRule: `within ${limits.map((l) => l.id).join(', ')}`,
         // Retry-After is whole seconds (RFC 9110 §10.2.3); round up so a client never comes back early.
         concurrencyRetryAfterS: Math.max(1, Math.ceil((retryMs as number) / 1000)),
         onStoreError: config.on_store_error,
