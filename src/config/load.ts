@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { oneByteStrings } from '../json/one-byte.ts';
 import { ConfigError, type ConfigIssue } from '../pipeline/types.ts';
 import { compileConfig, type CompiledConfig } from './compile.ts';
 import { ConfigSchema, type Config } from './schema.ts';
@@ -25,7 +26,8 @@ export function parseConfigText(text: string, name: string): { config?: Config; 
       })),
     };
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  // Ids and rules from here go into every trace and log row: keep them one byte per character.
+  const value: unknown = oneByteStrings(doc.toJS({ maxAliasCount: 100 }));
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { issues: [{ path: '(root)', message: 'the config must be a YAML mapping' }] };
   }

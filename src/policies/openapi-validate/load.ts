@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { CompileContext } from '../../pipeline/types.ts';
+import { oneByteStrings } from '../../json/one-byte.ts';
 
 export type OpenApiVersion = '3.0' | '3.1';
 
@@ -183,7 +184,8 @@ export function loadDocument(file: string): LoadedDocument {
   }
   let parsed: unknown;
   try {
-    parsed = parse(text, { prettyErrors: true });
+    // Operation labels and ids built from the document go into traces: one byte per character.
+    parsed = oneByteStrings(parse(text, { prettyErrors: true }));
   } catch (err) {
     throw new DocumentError(`${file} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0] ?? ''}`);
   }
