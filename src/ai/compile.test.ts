@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { ConfigIssue } from '../pipeline/types.ts';
 import { loadConfigText } from '../config/load.ts';
+import { DIRECT_CACHE_MAX } from './compile.ts';
 import { encryptSecret } from './secrets.ts';
 
 const ROUTE = `routes:
@@ -78,4 +79,14 @@ void test('provider/model names resolve only for models the provider lists', () 
   assert.equal(r.compiled.ai.resolve('oa/gpt-4o')?.targets[0]?.model, 'gpt-4o');
   assert.equal(r.compiled.ai.resolve('oa/gpt-5'), undefined);
   assert.equal(r.compiled.ai.resolve('other/gpt-4o'), undefined);
+});
+
+void test('a provider listing * takes any model name; names past the cache bound still resolve', () => {
+  const r = load(`  providers:\n    oa: { type: openai, keys: [{ id: k1, key_env: K }], models: ['*'] }\n  models: {}`, ROUTE, { K: 'x' });
+  assert.equal(r.ok, true, r.ok ? '' : JSON.stringify(r.issues));
+  if (!r.ok) return;
+  for (let i = 0; i < DIRECT_CACHE_MAX + 50; i++) assert.equal(r.compiled.ai.resolve(`oa/model-${i}`)?.targets[0]?.model, `model-${i}`);
+  assert.equal(r.compiled.ai.resolve('oa/model-0')?.targets[0]?.model, 'model-0', 'a cached name');
+  assert.equal(r.compiled.ai.resolve(`oa/model-${DIRECT_CACHE_MAX + 10}`)?.name, `oa/model-${DIRECT_CACHE_MAX + 10}`, 'a name past the bound');
+  assert.equal(r.compiled.ai.resolve('nope/model-0'), undefined);
 });

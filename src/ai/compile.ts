@@ -66,6 +66,9 @@ export interface CompiledAi {
   resolve(name: string): CompiledModel | undefined;
 }
 
+/** provider/model names remembered per compiled config (see resolve). */
+export const DIRECT_CACHE_MAX = 1024;
+
 const DEFAULT_FALLBACK: ReadonlySet<FallbackCause> = new Set(['rate_limited', 'overloaded', 'server', 'timeout', 'unreachable']);
 
 export function compileAi(
@@ -223,8 +226,10 @@ export function compileAi(
           price: undefined,
         });
       }
-      // Bounded: only names that exist are worth caching, and those are bounded by the config.
-      if (d !== null || direct.size < 1024) direct.set(name, d);
+      // Bounded whatever the names: a provider listing `*` makes every provider/<name> a model,
+      // so names from clients could otherwise grow this map without end. Past the bound a name
+      // is resolved again on each request, which is correct, only slower.
+      if (direct.size < DIRECT_CACHE_MAX) direct.set(name, d);
     }
     return d ?? undefined;
   };

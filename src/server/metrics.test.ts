@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import client from 'prom-client';
-import { DURATION_BUCKETS, Metrics } from './metrics.ts';
+import { AI_MODEL_SERIES_MAX, DURATION_BUCKETS, Metrics, OTHER_MODEL } from './metrics.ts';
 
 function series(text: string, prefix: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -64,4 +64,18 @@ void test('AI usage: tokens by direction, cost in USD and time to first token pe
   // Scraped twice, the counters are not doubled (collect() rebuilds them from the maps).
   const again = series(await m.registry.metrics(), 'pinpoint_ai_tokens_total');
   assert.equal(again.get('pinpoint_ai_tokens_total{provider="openai",model="gpt-4o",direction="prompt"}'), 13);
+});
+
+void test('AI usage: past AI_MODEL_SERIES_MAX provider/model pairs, new models count under (other)', async () => {
+  const m = new Metrics();
+  for (let i = 0; i < AI_MODEL_SERIES_MAX; i++) m.observeAi('local', `model-${i}`, 1, 1, 0, null);
+  m.observeAi('local', 'model-0', 2, 0, 0, null); // a known pair keeps its own series
+  m.observeAi('local', 'one-more', 5, 0, 0, 10);
+  m.observeAi('local', 'and-another', 7, 0, 0, null);
+  const tokens = series(await m.registry.metrics(), 'pinpoint_ai_tokens_total');
+  assert.equal(tokens.get('pinpoint_ai_tokens_total{provider="local",model="model-0",direction="prompt"}'), 3);
+  assert.equal(tokens.get(`pinpoint_ai_tokens_total{provider="local",model="${OTHER_MODEL}",direction="prompt"}`), 12);
+  assert.equal(tokens.has('pinpoint_ai_tokens_total{provider="local",model="one-more",direction="prompt"}'), false);
+  const ttft = series(await m.registry.metrics(), 'pinpoint_ai_time_to_first_token_seconds');
+  assert.equal(ttft.get(`pinpoint_ai_time_to_first_token_seconds_count{provider="local",model="${OTHER_MODEL}"}`), 1);
 });

@@ -117,9 +117,17 @@ export class Metrics {
   }
 
   /** Counts one finished exchange. */
-  observeAi(provider: string, model: string, promptTokens: number, completionTokens: number, costMicroUsd: number, ttftMs: number | null): void {
-    const key = `${provider}\u0000${model}`;
+  observeAi(provider: string, requestedModel: string, promptTokens: number, completionTokens: number, costMicroUsd: number, ttftMs: number | null): void {
+    let model = requestedModel;
+    let key = `${provider}\u0000${model}`;
     let u = this.#aiUsage.get(key);
+    if (u === undefined && this.#aiUsage.size >= AI_MODEL_SERIES_MAX) {
+      // A provider that lists `*` takes any model name a client sends: past the bound, new names
+      // share one series rather than grow the scrape (and the map) without end.
+      model = OTHER_MODEL;
+      key = `${provider}\u0000${model}`;
+      u = this.#aiUsage.get(key);
+    }
     if (u === undefined) {
       u = { provider, model, prompt: 0, completion: 0, costUsd: 0 };
       this.#aiUsage.set(key, u);
@@ -140,6 +148,11 @@ export class Metrics {
     if (code !== null && layer !== 'upstream') this.localReplies.inc({ code, policy: policy ?? '' });
   }
 }
+
+/** Distinct provider + model series of the AI metrics; later pairs count under OTHER_MODEL. */
+export const AI_MODEL_SERIES_MAX = 1000;
+/** The `model` label of AI calls past AI_MODEL_SERIES_MAX. */
+export const OTHER_MODEL = '(other)';
 
 /** Upper bounds (seconds) of pinpoint_request_duration_seconds. */
 export const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
