@@ -15,6 +15,11 @@ interface Wrr {
 /** Rest periods: long enough to stop hammering a failing target, short enough to come back soon. */
 const REST_AFTER_FAILURE_MS = 10_000;
 const REST_KEY_AFTER_AUTH_MS = 60_000;
+/**
+ * Rest periods kept at once. Targets of a provider that lists `models: ['*']` are named by the
+ * client (`provider/<any name>`), so while that provider fails, each new name would add an entry.
+ */
+export const REST_ENTRIES_MAX = 4096;
 
 export class AiRuntime {
   readonly ai: CompiledAi;
@@ -83,11 +88,30 @@ export class AiRuntime {
   }
 
   restTarget(t: CompiledTarget, now: number, ms = REST_AFTER_FAILURE_MS): void {
-    this.#restUntil.set(t.id, now + ms);
+    this.#rest(t.id, now + ms, now);
   }
 
   restKey(p: CompiledProvider, k: ProviderKey, now: number, ms = REST_KEY_AFTER_AUTH_MS): void {
-    this.#restUntil.set(`${p.id}#${k.id}`, now + ms);
+    this.#rest(`${p.id}#${k.id}`, now + ms, now);
+  }
+
+  /** Rest periods held (for tests and diagnostics). */
+  get resting(): number {
+    return this.#restUntil.size;
+  }
+
+  #rest(id: string, until: number, now: number): void {
+    const rests = this.#restUntil;
+    if (rests.size >= REST_ENTRIES_MAX && !rests.has(id)) {
+      for (const [k, t] of rests) if (t <= now) rests.delete(k);
+      // Still full of live rests: forget the oldest one set (Map keeps insertion order). It only
+      // means that target is tried again sooner.
+      if (rests.size >= REST_ENTRIES_MAX) {
+        const oldest = rests.keys().next();
+        if (oldest.done !== true) rests.delete(oldest.value);
+      }
+    }
+    rests.set(id, until);
   }
 
   targetOk(t: CompiledTarget): void {
