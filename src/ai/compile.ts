@@ -11,6 +11,7 @@ import { PROVIDERS } from './providers/index.ts';
 import type { AiConfig, AiModelConfig, FallbackCause } from './schema.ts';
 import { decryptSecret, parseSecretKey } from './secrets.ts';
 import { isPrivateAddress } from './ssrf.ts';
+import { idEntries } from '../json/one-byte.ts';
 import type { ProviderAdapter, ProviderType } from './types.ts';
 
 export interface ProviderKey {
@@ -98,7 +99,7 @@ export function compileAi(
   };
 
   const providers = new Map<string, CompiledProvider>();
-  for (const [id, p] of Object.entries(ai.providers)) {
+  for (const [id, p] of idEntries(ai.providers)) {
     const where = `ai.providers.${id}`;
     const adapter = PROVIDERS[p.type];
     const base = (p.base_url ?? adapter.defaultBaseUrl)?.replace(/\/+$/, '');
@@ -192,7 +193,7 @@ export function compileAi(
       price: m.price,
     });
   };
-  for (const [name, m] of Object.entries(ai.models)) {
+  for (const [name, m] of idEntries(ai.models)) {
     const where = `ai.models.${name}`;
     const cm = build(name, m, where);
     for (const [i, n] of [name, ...m.aliases].entries()) {

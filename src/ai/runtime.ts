@@ -6,6 +6,7 @@
  */
 import { Agent } from 'undici';
 import type { CompiledAi, CompiledModel, CompiledProvider, CompiledTarget, ProviderKey } from './compile.ts';
+import { TtlLru } from '../cache/ttl-lru.ts';
 import { guardedLookup } from './ssrf.ts';
 
 interface Wrr {
@@ -16,8 +17,9 @@ interface Wrr {
 const REST_AFTER_FAILURE_MS = 10_000;
 const REST_KEY_AFTER_AUTH_MS = 60_000;
 /**
- * Rest periods kept at once. Targets of a provider that lists `models: ['*']` are named by the
- * client (`provider/<any name>`), so while that provider fails, each new name would add an entry.
+ * Rest periods kept at once, least recently set out first. Targets of a provider that lists
+ * `models: ['*']` are named by the client (`provider/<any name>`), so while that provider fails,
+ * each new name adds one; evicting a rest only means that target is tried again sooner.
  */
 export const REST_ENTRIES_MAX = 4096;
 
@@ -25,16 +27,16 @@ export class AiRuntime {
   readonly ai: CompiledAi;
   readonly #agents = new Map<string, Agent>();
   /** Resting until (ms since epoch), by target id and by `<provider>#<key id>`. */
-  readonly #restUntil: Map<string, number>;
+  readonly #restUntil: TtlLru<number>;
   readonly #wrr = new Map<string, Wrr>();
 
-  private constructor(ai: CompiledAi, restUntil: Map<string, number>) {
+  private constructor(ai: CompiledAi, restUntil: TtlLru<number>) {
     this.ai = ai;
     this.#restUntil = restUntil;
   }
 
   static build(ai: CompiledAi, previous?: AiRuntime): AiRuntime {
-    const rt = new AiRuntime(ai, previous !== undefined ? new Map<string, number>(previous.#restUntil) : new Map<string, number>());
+    const rt = new AiRuntime(ai, previous !== undefined ? previous.#restUntil.clone() : new TtlLru<number>(REST_ENTRIES_MAX));
     for (const p of ai.providers.values()) {
       const key = agentKey(p);
       const old = previous !== undefined ? previous.#agents.get(key) : undefined;
@@ -71,8 +73,9 @@ export class AiRuntime {
   pick(model: CompiledModel, tried: ReadonlySet<CompiledTarget>, now: number): CompiledTarget | undefined {
     const open = model.targets.filter((t) => !tried.has(t));
     if (open.length === 0) return undefined;
-    const healthy = open.filter((t) => (this.#restUntil.get(t.id) ?? 0) <= now);
-    const pool = healthy.length > 0 ? healthy : [open.reduce((a, b) => ((this.#restUntil.get(a.id) ?? 0) <= (this.#restUntil.get(b.id) ?? 0) ? a : b))];
+    const until = (t: CompiledTarget): number => this.#restUntil.get(t.id, now, false) ?? 0;
+    const healthy = open.filter((t) => until(t) <= now);
+    const pool = healthy.length > 0 ? healthy : [open.reduce((a, b) => (until(a) <= until(b) ? a : b))];
     if (model.balance === 'ordered' || pool.length === 1) return pool[0];
     return this.#smoothWeighted(`m:${model.name}`, pool, (t) => t.id, (t) => t.weight);
   }
@@ -81,18 +84,20 @@ export class AiRuntime {
   key(p: CompiledProvider, tried: ReadonlySet<string>, now: number): ProviderKey | undefined {
     const open = p.keys.filter((k) => !tried.has(k.id));
     if (open.length === 0) return undefined;
-    const healthy = open.filter((k) => (this.#restUntil.get(`${p.id}#${k.id}`) ?? 0) <= now);
+    const healthy = open.filter((k) => this.#restUntil.get(`${p.id}#${k.id}`, now, false) === undefined);
     const pool = healthy.length > 0 ? healthy : open;
     if (pool.length === 1) return pool[0];
     return this.#smoothWeighted(`k:${p.id}`, pool, (k) => k.id, (k) => k.weight);
   }
 
   restTarget(t: CompiledTarget, now: number, ms = REST_AFTER_FAILURE_MS): void {
-    this.#rest(t.id, now + ms, now);
+    const until = now + ms;
+    this.#restUntil.set(t.id, until, until, now);
   }
 
   restKey(p: CompiledProvider, k: ProviderKey, now: number, ms = REST_KEY_AFTER_AUTH_MS): void {
-    this.#rest(`${p.id}#${k.id}`, now + ms, now);
+    const until = now + ms;
+    this.#restUntil.set(`${p.id}#${k.id}`, until, until, now);
   }
 
   /** Rest periods held (for tests and diagnostics). */
@@ -100,22 +105,8 @@ export class AiRuntime {
     return this.#restUntil.size;
   }
 
-  #rest(id: string, until: number, now: number): void {
-    const rests = this.#restUntil;
-    if (rests.size >= REST_ENTRIES_MAX && !rests.has(id)) {
-      for (const [k, t] of rests) if (t <= now) rests.delete(k);
-      // Still full of live rests: forget the oldest one set (Map keeps insertion order). It only
-      // means that target is tried again sooner.
-      if (rests.size >= REST_ENTRIES_MAX) {
-        const oldest = rests.keys().next();
-        if (oldest.done !== true) rests.delete(oldest.value);
-      }
-    }
-    rests.set(id, until);
-  }
-
   targetOk(t: CompiledTarget): void {
-    if (this.#restUntil.has(t.id)) this.#restUntil.delete(t.id);
+    this.#restUntil.delete(t.id);
   }
 
   /**

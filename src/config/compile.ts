@@ -15,7 +15,7 @@ import { compileAi, type CompiledAi } from '../ai/compile.ts';
 import { compilePrompt, type CompiledPrompt } from '../ai/prompt.ts';
 import type { AiRouteConfig } from '../ai/schema.ts';
 import type { Envelope } from '../errors/envelopes.ts';
-import { oneByte } from '../json/one-byte.ts';
+import { idEntries } from '../json/one-byte.ts';
 import { validate } from './validate.ts';
 
 export type ErrorsMode = 'public' | 'detailed';
@@ -115,9 +115,7 @@ export function compileConfig(
 
   // Policies: per-type schema, then the type's own compile.
   const policies = new Map<string, CompiledPolicy>();
-  for (const [key, inst] of Object.entries(config.policies)) {
-    // The id goes into every trace entry; a map key may be two-byte (src/json/one-byte.ts).
-    const id = oneByte(key);
+  for (const [id, inst] of idEntries(config.policies)) {
     const p = `policies.${id}`;
     const mod = POLICY_BY_TYPE.get(inst.type);
     if (mod === undefined) {
@@ -231,8 +229,7 @@ export function compileConfig(
     else trustedProxies.push(c);
   });
 
-  for (const [key, up] of Object.entries(config.upstreams)) {
-    const id = oneByte(key);
+  for (const [id, up] of idEntries(config.upstreams)) {
     up.targets.forEach((t, i) => {
       try {
         const u = new URL(t.url);

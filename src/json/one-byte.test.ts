@@ -1,8 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { serialize } from 'node:v8';
 import { parseDocument } from 'yaml';
-import { oneByte, oneByteStrings } from './one-byte.ts';
+import { idEntries, oneByte, oneByteStrings } from './one-byte.ts';
 
 /** The V8 serializer tags a one-byte string '"' (0x22) and a two-byte one 'c' (0x63). */
 function isTwoByte(s: string): boolean {
@@ -42,6 +43,7 @@ void describe('oneByteStrings', () => {
     assert.equal(oneByte(sliced), 'orders-openapi-check');
     assert.equal(oneByte('é'), 'é');
     assert.equal(oneByte('x ≥ 1'), 'x ≥ 1');
+    assert.deepEqual(idEntries({ [sliced]: 1 }).map(([k]) => isTwoByte(k)), [false]);
   });
 
   void test('shared and cyclic references are visited once; class instances pass untouched', () => {
@@ -61,6 +63,8 @@ void describe('config loading keeps ids one-byte', () => {
   void test('every policy id of the benchmark chain config (a ≥ in its comments) is one-byte', async () => {
     const { loadConfigFile } = await import('../config/load.ts');
     const file = new URL('../../bench/configs/chain.yaml', import.meta.url).pathname;
+    // The premise: without a non-Latin-1 character in the file this test would prove nothing.
+    assert.match(readFileSync(file, 'utf8'), /[^\u0000-\u00ff]/);
     const r = loadConfigFile(file, { BENCH_JWT_SECRET: Buffer.alloc(32, 7).toString('base64url') });
     assert.ok(r.ok, JSON.stringify(r.ok ? null : r.issues));
     assert.ok(r.compiled.policies.size >= 6);

@@ -10,8 +10,8 @@
  * V8's `ChangeEncoding` on every logged request). So documents are normalised once, when they load.
  *
  * Object keys cannot be fixed this way: a key is looked up in V8's string table, which already
- * holds the parser's two-byte copy. Where a key becomes a value (a policy or upstream id, see
- * src/config/compile.ts), it goes through {@link oneByte} there.
+ * holds the parser's two-byte copy. Config maps whose keys become ids (policies, upstreams, AI
+ * providers and models) are read with {@link idEntries}, which copies each key as it leaves the map.
  */
 
 const LATIN1 = /^[\u0000-\u00ff]*$/;
@@ -42,4 +42,9 @@ function visit(v: unknown, seen: Set<object>): unknown {
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) o[k] = visit(o[k], seen);
   return v;
+}
+
+/** `Object.entries(o)` with every key a {@link oneByte} copy: for config maps whose keys are ids. */
+export function idEntries<V>(o: Readonly<Record<string, V>>): [string, V][] {
+  return Object.entries(o).map(([k, v]) => [oneByte(k), v]);
 }

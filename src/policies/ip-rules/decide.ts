@@ -1,3 +1,4 @@
+import type { TtlLru } from '../../cache/ttl-lru.ts';
 import { firstMatch, type Cidr } from '../../net/cidr.ts';
 import type { Decision, DecisionContext, RequestFacts } from '../../pipeline/types.ts';
 
@@ -8,24 +9,25 @@ export interface IpRulesCompiled {
    * Decisions already made, by client address and where it came from. A decision depends on
    * nothing else, and one `BlockList.check` costs about a microsecond (Node parses the address
    * string on every call), once per rule, while a client sends many requests. Bounded by
-   * DECISION_CACHE_MAX: a client rotating through addresses only empties it (each decision is
-   * then made as without a cache), it cannot grow it.
+   * DECISION_CACHE_MAX, oldest out: a client rotating through addresses only pushes others out
+   * (their decisions are then made again), it cannot grow it. Decisions never expire: they
+   * depend on the compiled rules only, and a reload compiles a new policy.
    */
-  readonly decisions: Map<string, Decision>;
+  readonly decisions: TtlLru<Decision>;
 }
 
-/** Entries kept per ip-rules policy before the cache starts over. */
+/** Decisions kept per ip-rules policy. */
 export const DECISION_CACHE_MAX = 4096;
 
 /** Deny rules first (deny wins), then the allow list if there is one. */
 export function decideIpRules(c: IpRulesCompiled, ctx: DecisionContext): Decision {
   const { clientIp, clientIpSource } = ctx.facts;
   const key = clientIpSource === 'socket' ? clientIp : `${clientIpSource} ${clientIp}`;
-  let d = c.decisions.get(key);
+  // Read without touching: eviction stays oldest-first and a hit costs one map lookup.
+  let d = c.decisions.get(key, 0, false);
   if (d === undefined) {
-    if (c.decisions.size >= DECISION_CACHE_MAX) c.decisions.clear();
     d = decideFor(c, clientIp, clientIpSource);
-    c.decisions.set(key, d);
+    c.decisions.set(key, d, Infinity, 0);
   }
   return d;
 }

@@ -4,8 +4,9 @@
  * came from, because "my IP is allowed" failing usually means a proxy is not trusted.
  */
 import { parseCidr, type Cidr } from '../../net/cidr.ts';
-import { ConfigError, type ConfigIssue, type PolicyModule } from '../../pipeline/types.ts';
-import { decideIpRules } from './decide.ts';
+import { TtlLru } from '../../cache/ttl-lru.ts';
+import { ConfigError, type ConfigIssue, type Decision, type PolicyModule } from '../../pipeline/types.ts';
+import { DECISION_CACHE_MAX, decideIpRules } from './decide.ts';
 import { IpRulesSchema } from './schema.ts';
 
 function parseAll(list: readonly string[], path: string, issues: ConfigIssue[]): Cidr[] {
@@ -27,7 +28,7 @@ export const ipRules: PolicyModule<typeof IpRulesSchema> = {
     const compiled = Object.freeze({
       allow: parseAll(config.allow, `${ctx.path}.allow`, issues),
       deny: parseAll(config.deny, `${ctx.path}.deny`, issues),
-      decisions: new Map(),
+      decisions: new TtlLru<Decision>(DECISION_CACHE_MAX),
     });
     if (issues.length > 0) throw new ConfigError(issues);
     if (compiled.allow.length === 0 && compiled.deny.length === 0) {

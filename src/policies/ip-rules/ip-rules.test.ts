@@ -215,7 +215,7 @@ void describe('ip-rules decision cache', () => {
     assert.equal(byHeader.outcome === 'deny' && byHeader.evidence['ip_source'], 'x-forwarded-for');
   });
 
-  void test('past DECISION_CACHE_MAX clients the cache starts over and decisions stay right', () => {
+  void test('past DECISION_CACHE_MAX clients the oldest decisions go and decisions stay right', () => {
     const p = compile({ allow: ['10.0.0.0/8'] });
     // 10.x addresses are allowed, 11.x are not: walk both well past the bound.
     for (let i = 0; i < DECISION_CACHE_MAX * 2 + 10; i++) {

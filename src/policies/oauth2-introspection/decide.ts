@@ -8,7 +8,7 @@
  */
 import { hash } from 'node:crypto';
 import type { Decision, DecisionContext, Identity, RequestFacts } from '../../pipeline/types.ts';
-import type { TtlLru } from './cache.ts';
+import type { TtlLru } from '../../cache/ttl-lru.ts';
 import type { IntrospectionFailure, IntrospectionResult, Introspector } from './client.ts';
 import type { TokenLocation } from './schema.ts';
 import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';

@@ -18,7 +18,7 @@
  * ```
  */
 import { ConfigError, type CompileContext, type CompiledPolicy, type ConfigIssue, type Mode, type PolicyModule } from '../../pipeline/types.ts';
-import { TtlLru } from './cache.ts';
+import { TtlLru } from '../../cache/ttl-lru.ts';
 import { httpIntrospector, type Introspector } from './client.ts';
 import { decideIntrospection, describeLocation, type IntrospectionCompiled, type Known } from './decide.ts';
 import { IntrospectionSchema, type IntrospectionConfig } from './schema.ts';

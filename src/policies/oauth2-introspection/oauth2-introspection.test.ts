@@ -11,7 +11,6 @@ import { KeyIndex } from '../../credentials/api-keys.ts';
 import { CATALOG } from '../../errors/catalog.ts';
 import { context } from '../../pipeline/testing.ts';
 import { ConfigError, type CompileContext, type CompiledPolicy, type ConsumerSpec, type Decision, type Deny, type RequestFacts } from '../../pipeline/types.ts';
-import { TtlLru } from './cache.ts';
 import { basicAuthorization } from './client.ts';
 import { oauth2Introspection } from './index.ts';
 import type { IntrospectionConfig } from './schema.ts';
@@ -412,22 +411,6 @@ void describe('oauth2-introspection cache', () => {
       for (const d of all) assert.equal(d.outcome, 'allow');
     });
     assert.equal(n, 1);
-  });
-
-  void test('TtlLru directly: expiry, disabled, peek without touching order', () => {
-    const c = new TtlLru<string>(2);
-    c.set('a', 'A', 100, 0);
-    c.set('b', 'B', 100, 0);
-    assert.equal(c.get('a', 50, false), 'A');
-    c.set('c', 'C', 100, 0);
-    assert.equal(c.get('a', 50), undefined, 'a was only peeked, so it was the oldest');
-    assert.equal(c.get('b', 100), undefined, 'expired at exactly expiresAt');
-    assert.equal(c.size, 1);
-    const off = new TtlLru<string>(0);
-    off.set('a', 'A', 100, 0);
-    assert.equal(off.size, 0);
-    c.set('x', 'X', 10, 10);
-    assert.equal(c.get('x', 0), undefined, 'already expired entries are not stored');
   });
 });
 

@@ -17,6 +17,7 @@
  * servers to avoid partition keys that carry sensitive information.
  */
 import { hash } from 'node:crypto';
+import type { TtlLru } from '../../cache/ttl-lru.ts';
 import { runCounters } from '../../counters/run.ts';
 import { EPS_MS, type CounterOp, type CounterStore, type OpResult } from '../../counters/types.ts';
 import { ipBucket } from '../../net/cidr.ts';
@@ -35,6 +36,8 @@ interface LimitBase {
   readonly by: readonly KeySpec[];
   /** The RateLimit-Policy list item, built once. */
   readonly policyItem: string;
+  /** Subjects of a one-part identity or route key, by that part (see subjectOf). */
+  readonly subjects: TtlLru<Subject>;
 }
 
 export interface CompiledRate extends LimitBase {
@@ -102,7 +105,7 @@ export function calendarWindow(period: 'day' | 'month', now: number): { readonly
 }
 
 /** Whom a limit counted for this request. */
-interface Subject {
+export interface Subject {
   readonly storeKey: string;
   /** For evidence: `consumer=alice, route=orders`. */
   readonly key: string;
@@ -113,27 +116,19 @@ interface Subject {
 }
 
 /**
- * Subjects already built, per limit, for limits keyed by one identity or route part (the common
- * `by: [consumer]`): the same caller always gets the same subject, and building one takes three
- * arrays, a closure and three joins per limit per request. Bounded like every per-caller map
- * here: past SUBJECT_CACHE_MAX callers it starts over rather than grow.
+ * Subjects of limits keyed by one identity or route part (the common `by: [consumer]`) are kept
+ * on the limit: the same caller always gets the same subject, and building one takes three
+ * arrays, a closure and three joins per request. SUBJECT_CACHE_MAX callers per limit, oldest out.
  */
-const SUBJECTS = new WeakMap<CompiledLimit, Map<string, Subject>>();
-const SUBJECT_CACHE_MAX = 4096;
+export const SUBJECT_CACHE_MAX = 4096;
 
 function subjectOf(policyId: string, l: CompiledLimit, ctx: DecisionContext): Subject {
   const part = l.by.length === 1 ? singlePart(l.by[0] as KeySpec, ctx) : undefined;
   if (part === undefined) return buildSubject(policyId, l, ctx);
-  let known = SUBJECTS.get(l);
-  if (known === undefined) {
-    known = new Map();
-    SUBJECTS.set(l, known);
-  }
-  let s = known.get(part);
+  let s = l.subjects.get(part, 0, false);
   if (s === undefined) {
-    if (known.size >= SUBJECT_CACHE_MAX) known.clear();
     s = buildSubject(policyId, l, ctx);
-    known.set(part, s);
+    l.subjects.set(part, s, Infinity, 0);
   }
   return s;
 }

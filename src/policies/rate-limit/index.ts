@@ -18,12 +18,16 @@
  * #         - { id: daily, by: [consumer], quota: { limit: 10000, period: day } }
  * #         - { id: parallel, by: [consumer], concurrency: 5 }
  */
+import { TtlLru } from '../../cache/ttl-lru.ts';
 import { SECRET_HEADERS } from '../../credentials/locations.ts';
 import { getCounterStore } from '../../counters/index.ts';
 import type { CounterStore } from '../../counters/types.ts';
 import { ConfigError, type ConfigIssue, type PolicyModule } from '../../pipeline/types.ts';
-import { decideRateLimit, sfString, type CompiledLimit, type KeySpec, type RateLimitCompiled } from './decide.ts';
+import { decideRateLimit, sfString, SUBJECT_CACHE_MAX, type CompiledLimit, type KeySpec, type RateLimitCompiled, type Subject } from './decide.ts';
 import { RateLimitSchema, type LimitConfig } from './schema.ts';
+
+/** Each compiled limit remembers its callers' subjects (decide.ts, subjectOf). */
+const subjectCache = (): TtlLru<Subject> => new TtlLru<Subject>(SUBJECT_CACHE_MAX);
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -110,6 +114,7 @@ function compileLimit(l: LimitConfig, path: string, issues: ConfigIssue[]): Comp
       emissionIntervalMs: T,
       burstToleranceMs: (burst - 1) * T,
       policyItem: `${id};q=${r.limit};w=${windowMs / 1000}`,
+      subjects: subjectCache(),
     };
   }
   if (l.quota !== undefined) {
@@ -117,12 +122,12 @@ function compileLimit(l: LimitConfig, path: string, issues: ConfigIssue[]): Comp
     if (!Number.isInteger(q.limit) || q.limit < 1) issues.push({ path: `${path}.quota.limit`, message: 'must be an integer >= 1' });
     if (issues.length > before) return undefined;
     // A UTC day is always 86400 s in JavaScript time (no leap seconds); a month has no fixed length.
-    return { kind: 'quota', id: l.id, by, limit: q.limit, period: q.period, policyItem: q.period === 'day' ? `${id};q=${q.limit};w=86400` : `${id};q=${q.limit}` };
+    return { kind: 'quota', id: l.id, by, limit: q.limit, period: q.period, policyItem: q.period === 'day' ? `${id};q=${q.limit};w=86400` : `${id};q=${q.limit}`, subjects: subjectCache() };
   }
   const max = l.concurrency as number;
   if (!Number.isInteger(max) || max < 1) issues.push({ path: `${path}.concurrency`, message: 'must be an integer >= 1' });
   if (issues.length > before) return undefined;
-  return { kind: 'concurrency', id: l.id, by, max, policyItem: `${id};q=${max};qu="concurrent-requests"` };
+  return { kind: 'concurrency', id: l.id, by, max, policyItem: `${id};q=${max};qu="concurrent-requests"`, subjects: subjectCache() };
 }
 
 /**
