@@ -10,6 +10,7 @@ import {
   DELETE_CHUNK_ROWS,
   MAX_QUERY_LIMIT,
   PAGE_SIZE,
+  ROWS_PER_INSERT,
   SCHEMA_VERSION,
   SqliteCallLogStore,
 } from './sqlite.ts';
@@ -298,6 +299,46 @@ void describe('SqliteCallLogStore', () => {
     assert.equal(left.at(-1)?.ts, cutoff); // the row at exactly `before` is kept
     assert.equal(store.deleteBefore(cutoff), 0);
     assert.equal(store.deleteBefore(Number.MAX_SAFE_INTEGER), n - cutoff);
+    assert.deepEqual(store.query({}), []);
+    store.close();
+  });
+
+  void test('a batch longer than one multi-row INSERT lands whole, in order, every field kept', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    // Two full chunks and a remainder; every third row has an AI part so both shapes share chunks.
+    const n = ROWS_PER_INSERT * 2 + 7;
+    const batch = Array.from({ length: n }, (_, i) =>
+      entry({
+        ts: 1_700_000_000_000 + i,
+        requestId: `req-${String(i).padStart(4, '0')}`,
+        status: 200 + (i % 7),
+        trace: [{ policy: 'k', type: 'api-key', outcome: 'allow', rule: `row ${i}`, us: i }],
+        ai:
+          i % 3 === 0
+            ? { provider: 'p', model: `m${i}`, servedModel: 'm', promptTokens: i, completionTokens: 1, costMicroUsd: 2, ttftMs: null, stream: false }
+            : null,
+      }),
+    );
+    store.insertBatch(batch);
+    const page = store.scan({ limit: 1000 });
+    assert.deepEqual(page.entries, batch);
+    // Row ids follow the batch order, across chunk boundaries.
+    const raw = new DatabaseSync(store.path, { readOnly: true });
+    const ids = raw.prepare('SELECT request_id FROM calls ORDER BY id').all().map((r) => r['request_id']);
+    raw.close();
+    assert.deepEqual(ids, batch.map((e) => e.requestId));
+    store.close();
+  });
+
+  void test('a failing row inside a multi-row chunk rolls the whole batch back', () => {
+    const store = new SqliteCallLogStore(dbPath());
+    const bad = { ...entry({ requestId: 'bad' }), requestId: null } as unknown as CallLogEntry;
+    const batch = Array.from({ length: ROWS_PER_INSERT + 3 }, (_, i) => entry({ requestId: `r${i}` }));
+    batch[ROWS_PER_INSERT + 1] = bad; // in the remainder, after a full chunk went in
+    assert.throws(() => store.insertBatch(batch), /NOT NULL/);
+    batch[ROWS_PER_INSERT + 1] = entry({ requestId: 'fixed' });
+    batch[3] = bad; // inside the first chunk
+    assert.throws(() => store.insertBatch(batch), /NOT NULL/);
     assert.deepEqual(store.query({}), []);
     store.close();
   });
