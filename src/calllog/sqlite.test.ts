@@ -9,6 +9,7 @@ import {
   DEFAULT_QUERY_LIMIT,
   DELETE_CHUNK_ROWS,
   MAX_QUERY_LIMIT,
+  MAX_ROWS_PER_INSERT,
   PAGE_SIZE,
   ROWS_PER_INSERT,
   SCHEMA_VERSION,
@@ -328,6 +329,19 @@ void describe('SqliteCallLogStore', () => {
     raw.close();
     assert.deepEqual(ids, batch.map((e) => e.requestId));
     store.close();
+  });
+
+  void test('rowsPerInsert: 1 writes the same rows; out-of-range values are refused before opening', () => {
+    const store = new SqliteCallLogStore(dbPath(), { rowsPerInsert: 1 });
+    const batch = Array.from({ length: 7 }, (_, i) => entry({ ts: 1_700_000_000_000 + i, requestId: `one-${i}` }));
+    store.insertBatch(batch);
+    assert.deepEqual(store.scan({}).entries, batch);
+    store.close();
+    for (const bad of [0, 1.5, MAX_ROWS_PER_INSERT + 1]) {
+      const p = dbPath();
+      assert.throws(() => new SqliteCallLogStore(p, { rowsPerInsert: bad }), /rowsPerInsert must be an integer within 1\.\.1000/);
+      assert.equal(fs.existsSync(p), false);
+    }
   });
 
   void test('a failing row inside a multi-row chunk rolls the whole batch back', () => {

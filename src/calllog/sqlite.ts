@@ -240,15 +240,24 @@ function numOrNull(row: Record<string, SQLOutputValue>, col: string): number | n
 /**
  * Rows per multi-row INSERT in {@link SqliteCallLogStore.insertBatch}; a batch's remainder goes
  * one row per statement. The per-statement work (reset, clearing 31 bindings, the result object
- * node:sqlite builds for each run()) is then paid once per 50 rows: counted with valgrind
- * --tool=callgrind (instructions, all threads, the rows from 5,000 to 10,000 of a policies-scenario
- * row into a WAL file, checkpoints off), 67.8k instructions a row with one-row statements, 62.1k
- * with 16 rows a statement, 57.6k with 50. 50 × 31 = 1,550 bound parameters, well inside
- * SQLITE_MAX_VARIABLE_NUMBER (32,766 since 3.32: https://www.sqlite.org/limits.html). A multi-row
- * VALUES inserts its rows in order (https://www.sqlite.org/lang_insert.html), so row ids still
- * follow the queue.
+ * node:sqlite builds for each run()) is then paid once per 50 rows. Counted with valgrind
+ * --tool=callgrind over bench/calllog-rows.ts (instructions of all threads, checkpoints included,
+ * rows 5,001 to 10,000 of policies-scenario rows in batches of 500): 90.9k instructions a row with
+ * one-row statements, 77.2k with 50 rows a statement. 50 × 31 = 1,550 bound parameters, well
+ * inside SQLITE_MAX_VARIABLE_NUMBER (32,766 since 3.32: https://www.sqlite.org/limits.html). A
+ * multi-row VALUES inserts its rows in order (https://www.sqlite.org/lang_insert.html), so row
+ * ids still follow the queue.
  */
 export const ROWS_PER_INSERT = 50;
+/** Bound on the `rowsPerInsert` option: 1,000 × 31 parameters stays inside SQLite's limit. */
+export const MAX_ROWS_PER_INSERT = 1000;
+
+export interface SqliteCallLogStoreOptions {
+  /** Hears of failed background checkpoints (default: a process warning). */
+  readonly onCheckpointError?: (message: string) => void;
+  /** Rows per multi-row INSERT (default {@link ROWS_PER_INSERT}); 1 is one statement per row. */
+  readonly rowsPerInsert?: number;
+}
 
 function insertSql(rows: number): string {
   const row = `(${COLUMNS.map(() => '?').join(', ')})`;
@@ -374,8 +383,9 @@ export class SqliteCallLogStore implements CallLogStore {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #insert: StatementSync;
-  /** {@link ROWS_PER_INSERT} rows at once. */
+  /** `#rowsPerInsert` rows at once. */
   readonly #insertMany: StatementSync;
+  readonly #rowsPerInsert: number;
   readonly #deleteChunk: StatementSync;
   /** Prepared SELECTs keyed by which filters are present (at most 2^9 shapes). */
   readonly #queries = new Map<string, StatementSync>();
@@ -385,9 +395,13 @@ export class SqliteCallLogStore implements CallLogStore {
 
   /**
    * Opens (creating if needed) the database file at `path`; ':memory:' gives a private store.
-   * `onCheckpointError` hears of failed background checkpoints (default: a process warning).
    */
-  constructor(path: string, opts: { onCheckpointError?: (message: string) => void } = {}) {
+  constructor(path: string, opts: SqliteCallLogStoreOptions = {}) {
+    const rowsPerInsert = opts.rowsPerInsert ?? ROWS_PER_INSERT;
+    if (!Number.isInteger(rowsPerInsert) || rowsPerInsert < 1 || rowsPerInsert > MAX_ROWS_PER_INSERT) {
+      throw new RangeError(`call log: rowsPerInsert must be an integer within 1..${MAX_ROWS_PER_INSERT}, got ${rowsPerInsert}`);
+    }
+    this.#rowsPerInsert = rowsPerInsert;
     this.path = path;
     this.#onCheckpointError = opts.onCheckpointError ?? ((m) => process.emitWarning(`call log ${path}: ${m}`));
     let db: DatabaseSync | undefined;
@@ -404,7 +418,7 @@ export class SqliteCallLogStore implements CallLogStore {
       db.exec('PRAGMA synchronous = NORMAL');
       migrate(db);
       this.#insert = db.prepare(insertSql(1));
-      this.#insertMany = db.prepare(insertSql(ROWS_PER_INSERT));
+      this.#insertMany = db.prepare(insertSql(rowsPerInsert));
       // Chunked by rowid so each statement holds the write lock only briefly.
       this.#deleteChunk = db.prepare(
         'DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ? LIMIT ?)',
@@ -429,9 +443,10 @@ export class SqliteCallLogStore implements CallLogStore {
     try {
       const params: SQLInputValue[] = [];
       let i = 0;
-      for (; i + ROWS_PER_INSERT <= entries.length; i += ROWS_PER_INSERT) {
+      const k = this.#rowsPerInsert;
+      for (; k > 1 && i + k <= entries.length; i += k) {
         params.length = 0;
-        for (let j = i; j < i + ROWS_PER_INSERT; j++) appendParams(params, entries[j] as CallLogEntry);
+        for (let j = i; j < i + k; j++) appendParams(params, entries[j] as CallLogEntry);
         this.#insertMany.run(...params);
       }
       for (; i < entries.length; i++) this.#insert.run(...toParams(entries[i] as CallLogEntry));
