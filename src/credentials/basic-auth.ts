@@ -3,6 +3,7 @@
  * name once per config load, and a small cache of recent successful verifications.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { TtlLru } from '../cache/ttl-lru.ts';
 import type { ConfigIssue, ConsumerSpec } from '../pipeline/types.ts';
 import { parsePasswordHash, type PasswordHash } from './password.ts';
 
@@ -82,12 +83,13 @@ export class VerifiedCache {
   readonly #max: number;
   readonly #ttlMs: number;
   readonly #secret = randomBytes(32);
-  /** Insertion order is recency order: a hit is deleted and re-inserted (LRU on a Map). */
-  readonly #entries = new Map<string, { readonly user: BasicUser; readonly expiresAt: number }>();
+  /** Least recently used out first: a hit makes the pair young again. */
+  readonly #entries: TtlLru<BasicUser>;
 
   constructor(max: number, ttlMs: number) {
     this.#max = max;
     this.#ttlMs = ttlMs;
+    this.#entries = new TtlLru(max);
   }
 
   get enabled(): boolean {
@@ -104,22 +106,10 @@ export class VerifiedCache {
   }
 
   get(key: string, now: number): BasicUser | undefined {
-    const e = this.#entries.get(key);
-    if (e === undefined) return undefined;
-    this.#entries.delete(key);
-    if (now >= e.expiresAt) return undefined;
-    this.#entries.set(key, e);
-    return e.user;
+    return this.#entries.get(key, now);
   }
 
   set(key: string, user: BasicUser, now: number): void {
-    if (!this.enabled) return;
-    this.#entries.delete(key);
-    this.#entries.set(key, { user, expiresAt: now + this.#ttlMs });
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#entries.delete(oldest.value);
-    }
+    if (this.enabled) this.#entries.set(key, user, now + this.#ttlMs, now);
   }
 }

@@ -8,6 +8,7 @@
  * that time. `ttlMs` 0 disables the cache.
  */
 import { hash } from 'node:crypto';
+import { TtlLru } from '../../cache/ttl-lru.ts';
 import type { Allow } from '../../pipeline/types.ts';
 
 export interface VerifiedToken {
@@ -23,16 +24,20 @@ export interface VerifiedToken {
 
 export class VerifiedTokens {
   readonly #ttlMs: number;
-  readonly #max: number;
-  readonly #entries = new Map<string, { readonly token: VerifiedToken; readonly until: number }>();
+  /** Read without touching: the oldest verified token goes first, whether or not it is in use. */
+  readonly #entries: TtlLru<VerifiedToken>;
 
   constructor(ttlMs: number, max = 10_000) {
     this.#ttlMs = ttlMs;
-    this.#max = max;
+    this.#entries = new TtlLru(max);
   }
 
   get enabled(): boolean {
     return this.#ttlMs > 0;
+  }
+
+  get size(): number {
+    return this.#entries.size;
   }
 
   static keyOf(token: string): string {
@@ -40,21 +45,10 @@ export class VerifiedTokens {
   }
 
   get(key: string, now: number): VerifiedToken | undefined {
-    const e = this.#entries.get(key);
-    if (e === undefined) return undefined;
-    if (e.until <= now) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return e.token;
+    return this.#entries.get(key, now, false);
   }
 
   set(key: string, token: VerifiedToken, now: number): void {
-    if (this.#ttlMs <= 0) return;
-    if (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.set(key, { token, until: now + this.#ttlMs });
+    if (this.#ttlMs > 0) this.#entries.set(key, token, now + this.#ttlMs, now);
   }
 }
