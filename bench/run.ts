@@ -1,9 +1,11 @@
 /**
  * Pinpoint throughput benchmark: `node bench/run.ts` (Node 24, from the repo root or anywhere).
  *
- * Five scenarios, every one a 1 KB JSON POST over keep-alive, all on 127.0.0.1:
+ * Six scenarios, every one a 1 KB JSON POST over keep-alive, all on 127.0.0.1:
  *   direct             wrk straight to the upstream: the ceiling any proxy could reach here
  *   nginx              nginx proxy_pass with an upstream keep-alive pool (bench/nginx-proxy.conf.template)
+ *   node-floor         the plainest Node proxy, node:http + undici Pool.stream() (bench/node-floor.ts):
+ *                      what Node itself costs on this machine, with nothing a gateway adds
  *   pinpoint-bare      the gateway with one route and nothing else (bench/configs/bare.yaml)
  *   pinpoint-policies  the gateway with api-key + ip-rules + call log (bench/configs/policies.yaml)
  *   pinpoint-chain     the gateway with the full access-policy chain: cors, api-key, jwt, rbac,
@@ -23,9 +25,9 @@
  * Environment (all optional):
  *   BENCH_DURATION=10s  BENCH_ROUNDS=3  BENCH_WARMUP=2s (per scenario, before round 1; 0 = none)
  *   BENCH_CONNECTIONS=50  BENCH_THREADS=1  BENCH_METHODS=POST (or POST,GET)
- *   BENCH_SCENARIOS=direct,nginx,pinpoint-bare,pinpoint-policies,pinpoint-chain
+ *   BENCH_SCENARIOS=direct,nginx,node-floor,pinpoint-bare,pinpoint-policies,pinpoint-chain
  *   BENCH_UPSTREAM_PORT=19101 BENCH_NGINX_PORT=19080 BENCH_BARE_PORT=19081 BENCH_POLICIES_PORT=19082
- *   BENCH_CHAIN_PORT=19083
+ *   BENCH_CHAIN_PORT=19083 BENCH_FLOOR_PORT=19084
  *     (a default port that is taken is replaced by the next free one; an explicit one must be free)
  *   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1  BENCH_START_TIMEOUT=15s  BENCH_KEEP_TMP=1 (keep configs/logs)
  *   BENCH_STRICT=1 (exit 2 when a target fails)  BENCH_PINPOINT_BIN=bin/pinpoint.js (another build)
@@ -66,17 +68,20 @@ import {
   requirePinpoint,
   runLine,
   runMain,
+  ROOT,
   runWrk,
   scenarioFailed,
   setUpMachine,
   shuffle,
   startNginx,
   startPinpoint,
+  startProcess,
   tail,
   toolVersions,
   treeRssMiB,
   warnIfNoisy,
   writeResults,
+  waitReady,
   wrkDuration,
   type Managed,
   type Measurement,
@@ -96,7 +101,7 @@ const REQUEST_BODY_BYTES = 1024;
 const CHAIN_ORIGIN = 'https://app.example.com';
 const CHAIN_SCOPES = 'orders:read orders:write';
 
-const SCENARIO_IDS = ['direct', 'nginx', 'pinpoint-bare', 'pinpoint-policies', 'pinpoint-chain'] as const;
+const SCENARIO_IDS = ['direct', 'nginx', 'node-floor', 'pinpoint-bare', 'pinpoint-policies', 'pinpoint-chain'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 const METHODS = ['POST', 'GET'] as const;
 type Method = (typeof METHODS)[number];
@@ -362,7 +367,7 @@ interface SummaryRow {
   rps: number | null;
   p50ms: number | null;
   p99ms: number | null;
-  ratio: Record<'direct' | 'nginx' | 'pinpoint-bare', number | null>;
+  ratio: Record<'direct' | 'nginx' | 'node-floor' | 'pinpoint-bare', number | null>;
   proxyCpuUsPerReq: number | null;
   proxyRssMiB: number | null;
   error: string | null;
@@ -389,7 +394,7 @@ function summarize(scenarios: Scenario[], runs: RunRecord[]): SummaryRow[] {
         rps: median(mine.map((r) => r.wrk?.rps ?? 0)),
         p50ms: median(mine.map((r) => r.wrk?.p50ms ?? 0)),
         p99ms: median(mine.map((r) => r.wrk?.p99ms ?? 0)),
-        ratio: { direct: ratioTo('direct'), nginx: ratioTo('nginx'), 'pinpoint-bare': ratioTo('pinpoint-bare') },
+        ratio: { direct: ratioTo('direct'), nginx: ratioTo('nginx'), 'node-floor': ratioTo('node-floor'), 'pinpoint-bare': ratioTo('pinpoint-bare') },
         proxyCpuUsPerReq: median(mine.flatMap((r) => (r.proxyCpuUsPerReq === null ? [] : [r.proxyCpuUsPerReq]))),
         proxyRssMiB: mine.at(-1)?.proxyRssMiB ?? null,
         error: sc.error ?? (mine.length === 0 ? lastError : null),
@@ -400,7 +405,7 @@ function summarize(scenarios: Scenario[], runs: RunRecord[]): SummaryRow[] {
 }
 
 function printSummary(rows: SummaryRow[]): void {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', '÷ direct', '÷ nginx', '÷ pinpoint-bare', 'proxy CPU µs/req', 'proxy RSS MiB'];
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', '÷ direct', '÷ nginx', '÷ node-floor', '÷ pinpoint-bare', 'proxy CPU µs/req', 'proxy RSS MiB'];
   const body = rows.map((r) => [
     `${r.scenario} ${r.method === 'POST' ? 'POST 1KB' : 'GET'}`,
     r.rps === null ? '–' : Math.round(r.rps).toLocaleString('en-US'),
@@ -408,6 +413,7 @@ function printSummary(rows: SummaryRow[]): void {
     fmtNum(r.p99ms, 2),
     fmtRatio(r.ratio.direct),
     fmtRatio(r.ratio.nginx),
+    fmtRatio(r.ratio['node-floor']),
     fmtRatio(r.ratio['pinpoint-bare']),
     fmtNum(r.proxyCpuUsPerReq, 1),
     fmtNum(r.proxyRssMiB, 0),
@@ -459,10 +465,11 @@ async function main(): Promise<number> {
     'pinpoint-bare': await choosePort('BENCH_BARE_PORT', 19081, taken),
     'pinpoint-policies': await choosePort('BENCH_POLICIES_PORT', 19082, taken),
     'pinpoint-chain': await choosePort('BENCH_CHAIN_PORT', 19083, taken),
+    'node-floor': await choosePort('BENCH_FLOOR_PORT', 19084, taken),
   };
   log(
     `ports: upstream ${ports.upstream}, nginx ${ports.nginx}, pinpoint-bare ${ports['pinpoint-bare']}, ` +
-      `pinpoint-policies ${ports['pinpoint-policies']}, pinpoint-chain ${ports['pinpoint-chain']}`,
+      `pinpoint-policies ${ports['pinpoint-policies']}, pinpoint-chain ${ports['pinpoint-chain']}, node-floor ${ports['node-floor']}`,
   );
 
   const tmp = makeTmp('pinpoint-bench-');
@@ -509,6 +516,9 @@ async function main(): Promise<number> {
             tempPathModules: NGINX_TEMP_PATH_MODULES,
             ready: READY,
           });
+        } else if (id === 'node-floor') {
+          sc.proxy = startProcess(id, process.execPath, [join(BENCH_DIR, 'node-floor.ts'), String(sc.port), String(ports.upstream)], pinning ? settings.proxyCpu : null, join(tmp, `${id}.out`), ROOT);
+          await waitReady(sc.proxy, sc.port, READY);
         } else if (id === 'pinpoint-bare') {
           sc.proxy = await startPinpointScenario(id, join(BENCH_DIR, 'configs', 'bare.yaml'), tmp, sc.port, ports.upstream);
         } else if (id === 'pinpoint-policies') {
@@ -575,6 +585,13 @@ async function main(): Promise<number> {
     for (const t of targets) {
       const verdict = t.pass === null ? 'n/a (not measured)' : t.pass ? 'PASS' : 'FAIL';
       log(`  ${verdict.padEnd(4)}  ${t.name} (${t.method}): ${t.ratio === null ? '–' : `${t.ratio.toFixed(2)}×`}`);
+    }
+    // Context for the bare target, not a target: how far the plainest Node proxy gets on this machine.
+    for (const method of settings.methods) {
+      const floor = rows.find((r) => r.scenario === 'node-floor' && r.method === method);
+      const bare = rows.find((r) => r.scenario === 'pinpoint-bare' && r.method === method);
+      if (floor?.ratio.nginx == null || bare?.ratio['node-floor'] == null) continue;
+      log(`  info  node-floor (node:http + undici, nothing else) reaches ${floor.ratio.nginx.toFixed(2)}× nginx here; Pinpoint bare keeps ${bare.ratio['node-floor'].toFixed(2)}× of it (${method})`);
     }
   }
 
