@@ -167,7 +167,7 @@ function versionOf(bin: string, args: string[]): string {
 }
 
 /** Installs a Debian package when its program is missing; `apt-get update` only if the first try fails. */
-function ensureDebianTool(bin: string, packages: string[]): string {
+export function ensureDebianTool(bin: string, packages: string[]): string {
   const found = findBin(bin);
   if (found) return found;
   if (process.getuid?.() !== 0) throw new Error(`${bin} is missing; install it with: apt-get install -y ${packages.join(' or ')}`);
@@ -206,7 +206,7 @@ let clockTicks = 100;
  * Finds wrk and nginx (installing them from Debian when missing; nginx serves the upstream or mock,
  * whatever the scenarios), looks for taskset, and reads the clock tick rate for /proc accounting.
  */
-function prepareTools(): Tools {
+export function prepareTools(): Tools {
   tools.wrk = ensureDebianTool('wrk', ['wrk']);
   tools.nginx = ensureDebianTool('nginx', ['nginx-light', 'nginx']);
   tools.taskset = findBin('taskset');

@@ -1,0 +1,233 @@
+/**
+ * Instructions per request of each Pinpoint scenario, counted by valgrind's callgrind:
+ *   node bench/instructions.ts
+ *
+ * Why, next to bench/run.ts: wall-clock CPU on a shared VM moves ±20 % between runs and, worse,
+ * between machines (docs/benchmarks.md), so two builds measured on different days cannot be
+ * compared by req/s. An instruction count does not move with the host: the same build, config and
+ * requests count the same within about 2 % (garbage collection timing is most of that spread).
+ * It counts user-space instructions only, of every thread of the gateway (the call-log checkpoint
+ * thread included); the kernel's share (sockets, file writes) is not in it, so it complements the
+ * req/s benchmark rather than replacing it.
+ *
+ * For each scenario (bench/configs/<name>.yaml, the same configs, requests and pre-flight checks as
+ * bench/run.ts): start the gateway under `valgrind --tool=callgrind --instr-atstart=no`, send the
+ * warm-up requests uninstrumented (the JIT settles), switch instrumentation on with
+ * `callgrind_control -i on`, send the counted requests, wait until their call-log rows are written
+ * and checkpointed, switch it off, dump, stop, and divide the total by the requests. Requests come
+ * from this process (undici, INSTR_CONNECTIONS at a time), outside valgrind.
+ *
+ * Environment (all optional):
+ *   INSTR_SCENARIOS=pinpoint-bare,pinpoint-policies,pinpoint-chain  INSTR_REQUESTS=20000
+ *   INSTR_WARMUP=3000  INSTR_CONNECTIONS=10  INSTR_ROUNDS=1  INSTR_START_TIMEOUT=120s
+ *   INSTR_UPSTREAM_PORT=19111 INSTR_PORT=19112
+ *   INSTR_KEEP_TMP=1 keeps the callgrind files (cg-<scenario>-r<round>.<pid>.1 holds the counted
+ *   part): `callgrind_annotate FILE` shows which functions the instructions went to.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import {
+  abort,
+  BENCH_DIR,
+  choosePort,
+  ensureDebianTool,
+  envInt,
+  envList,
+  errorText,
+  installStopHandlers,
+  log,
+  makeTmp,
+  median,
+  parseSeconds,
+  PINPOINT_BIN,
+  printTable,
+  removeTmp,
+  requirePinpoint,
+  ROOT,
+  prepareTools,
+  runMain,
+  signalGroup,
+  startNginx,
+  startProcess,
+  type Managed,
+} from './lib.ts';
+import {
+  chainCredentials,
+  NGINX_TEMP_PATH_MODULES,
+  preflight,
+  PROBE_TIMEOUT_MS,
+  REQUEST_PATH,
+  requestBody,
+  requestHeaders,
+  upstreamBody,
+  writePinpointConfig,
+  type ChainAuth,
+} from './scenarios.ts';
+
+const SCENARIOS = ['pinpoint-bare', 'pinpoint-policies', 'pinpoint-chain'] as const;
+type ScenarioId = (typeof SCENARIOS)[number];
+const CONFIG: Record<ScenarioId, string> = { 'pinpoint-bare': 'bare.yaml', 'pinpoint-policies': 'policies.yaml', 'pinpoint-chain': 'chain.yaml' };
+
+const settings = {
+  scenarios: envList<ScenarioId>('INSTR_SCENARIOS', SCENARIOS, SCENARIOS),
+  requests: envInt('INSTR_REQUESTS', 20_000, 100, 1_000_000),
+  warmup: envInt('INSTR_WARMUP', 3000, 0, 1_000_000),
+  connections: envInt('INSTR_CONNECTIONS', 10, 1, 256),
+  rounds: envInt('INSTR_ROUNDS', 1, 1, 20),
+  startTimeoutSec: parseSeconds(process.env.INSTR_START_TIMEOUT || '120s', 'INSTR_START_TIMEOUT'),
+};
+/**
+ * After the last counted request: the writer flushes within flush_interval_ms (100 ms by default)
+ * and the checkpoint thread copies the WAL within its 1 s interval; both belong to these requests.
+ */
+const SETTLE_MS = 2500;
+
+installStopHandlers();
+
+/** Sends exactly `n` requests like bench/post-1k.lua's, `connections` at a time; throws on any non-2xx. */
+async function send(port: number, n: number, auth: ChainAuth | null): Promise<void> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: settings.connections });
+  const body = requestBody();
+  const headers = requestHeaders('POST', auth);
+  let sent = 0;
+  let failure: string | null = null;
+  const worker = async (): Promise<void> => {
+    while (sent < n && failure === null && !abort.signal.aborted) {
+      sent++;
+      const r = await pool.request({ method: 'POST', path: REQUEST_PATH, headers, body });
+      const text = await r.body.text();
+      if (r.statusCode < 200 || r.statusCode > 299) failure = `answered ${r.statusCode}: ${text.slice(0, 200)}`;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: settings.connections }, worker));
+  } finally {
+    await pool.close();
+  }
+  if (failure !== null) throw new Error(failure);
+  if (abort.signal.aborted) throw new Error('interrupted');
+}
+
+function callgrindControl(args: string[], pid: number): void {
+  const r = spawnSync('callgrind_control', [...args, String(pid)], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} ${pid}: ${r.stderr || r.stdout}`);
+}
+
+/** The sum of `totals:` over the callgrind files whose names start with `prefix`. */
+function totalInstructions(dir: string, prefix: string): number {
+  let sum = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.startsWith(prefix)) continue;
+    const m = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
+    if (m) sum += Number(m[1]);
+  }
+  return sum;
+}
+
+async function waitExit(m: Managed, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!m.exited && Date.now() < deadline) await sleep(100);
+  if (!m.exited) signalGroup(m, 'SIGKILL');
+}
+
+/** One count: instructions per request of `id`, with a fresh gateway under callgrind. */
+async function count(id: ScenarioId, round: number, tmp: string, port: number, upstreamPort: number): Promise<number> {
+  const source = join(BENCH_DIR, 'configs', CONFIG[id]);
+  const auth = id === 'pinpoint-chain' ? await chainCredentials(source, 24 * 3600) : null;
+  const config = writePinpointConfig(source, tmp, `${id}-r${round}`, port, upstreamPort);
+  const prefix = `cg-${id}-r${round}.`;
+  const m = startProcess(
+    id,
+    'valgrind',
+    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(tmp, `${prefix}%p`)}`, process.execPath, PINPOINT_BIN, 'start', '--config', config, '--port', String(port)],
+    null,
+    join(tmp, `${id}-r${round}.out`),
+    ROOT,
+    auth?.env ?? {},
+  );
+  try {
+    // Under valgrind start-up takes seconds; readiness is the pre-flight itself.
+    const deadline = Date.now() + settings.startTimeoutSec * 1000;
+    for (;;) {
+      if (m.exited) throw new Error(`${id} exited during start-up (${m.exitInfo})`);
+      try {
+        await preflight(port, 'POST', upstreamBody(), auth);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`${id} not ready within ${settings.startTimeoutSec}s: ${errorText(err)}`);
+        await sleep(500);
+      }
+    }
+    if (settings.warmup > 0) await send(port, settings.warmup, auth);
+    await sleep(SETTLE_MS);
+    callgrindControl(['-i', 'on'], m.pid);
+    await send(port, settings.requests, auth);
+    await sleep(SETTLE_MS);
+    callgrindControl(['-i', 'off'], m.pid);
+    callgrindControl(['-d'], m.pid);
+  } finally {
+    signalGroup(m, 'SIGINT');
+    await waitExit(m, 30_000);
+  }
+  return totalInstructions(tmp, prefix) / settings.requests;
+}
+
+async function main(): Promise<number> {
+  log(`Pinpoint instruction count — ${new Date().toISOString()}`);
+  // Nothing is pinned: valgrind runs the gateway's threads one at a time anyway, and counts do not depend on the CPU.
+  prepareTools();
+  ensureDebianTool('valgrind', ['valgrind']);
+  requirePinpoint();
+  log(`${settings.requests} counted requests after ${settings.warmup} warm-up ones, ${settings.connections} at a time; ${settings.rounds} round(s)`);
+  const taken = new Set<number>();
+  const upstreamPort = await choosePort('INSTR_UPSTREAM_PORT', 19111, taken);
+  const port = await choosePort('INSTR_PORT', 19112, taken);
+  const tmp = makeTmp('pinpoint-instructions-');
+  const counts = new Map<ScenarioId, number[]>(settings.scenarios.map((s) => [s, []]));
+  let failed = false;
+  try {
+    await startNginx({
+      name: 'upstream (nginx)',
+      template: join(BENCH_DIR, 'nginx-upstream.conf.template'),
+      tmp,
+      tag: 'upstream',
+      values: { BODY: upstreamBody() },
+      cpu: null,
+      port: upstreamPort,
+      tempPathModules: NGINX_TEMP_PATH_MODULES,
+      ready: { timeoutSec: 15, probeTimeoutMs: PROBE_TIMEOUT_MS },
+    });
+    for (let round = 1; round <= settings.rounds && !abort.signal.aborted; round++) {
+      for (const id of settings.scenarios) {
+        if (abort.signal.aborted) break;
+        try {
+          const perRequest = await count(id, round, tmp, port, upstreamPort);
+          counts.get(id)?.push(perRequest);
+          log(`round ${round}: ${id.padEnd(18)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request`);
+        } catch (err) {
+          failed = true;
+          log(`round ${round}: ${id}: not counted: ${errorText(err)}`);
+        }
+      }
+    }
+  } finally {
+    removeTmp(tmp, process.env.INSTR_KEEP_TMP === '1');
+  }
+  const bare = median(counts.get('pinpoint-bare') ?? []);
+  log(`\nMedian of ${settings.rounds} round(s):`);
+  printTable(
+    ['scenario', 'instructions/request', '÷ pinpoint-bare'],
+    settings.scenarios.map((id) => {
+      const v = median(counts.get(id) ?? []);
+      return [id, v === null ? '–' : Math.round(v).toLocaleString('en-US'), v === null || bare === null ? '–' : (bare / v).toFixed(2)];
+    }),
+    1,
+  );
+  log("(÷ pinpoint-bare: bare's count over the scenario's. Not a throughput ratio: the kernel's work, cache misses and waiting are not in a count.)");
+  return failed ? 1 : 0;
+}
+
+runMain(main);
