@@ -27,9 +27,13 @@ export async function startDemoUpstream(port: number, host = '127.0.0.1'): Promi
   };
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (req.method === 'GET' && path === '/orders') return send(res, 200, { orders });
+    // HEAD is GET without the body (RFC 9110 §9.3.2): the gateway's router admits HEAD wherever it
+    // admits GET and says so in Allow, so the upstream must answer it too. Node's response sends
+    // the headers of a HEAD answer and drops the body written to it.
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (read && path === '/orders') return send(res, 200, { orders });
     const one = /^\/orders\/([^/]+)$/.exec(path);
-    if (req.method === 'GET' && one !== null) {
+    if (read && one !== null) {
       const o = orders.find((x) => x.id === one[1]);
       return o === undefined ? send(res, 404, { error: 'order not found' }) : send(res, 200, o);
     }

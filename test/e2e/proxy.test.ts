@@ -75,6 +75,15 @@ void describe('demo scenario (README), detailed errors', () => {
     assert.equal(r.json<{ id: string }>().id, 'ord_1');
   });
 
+  void test('HEAD, which the 405 lists in Allow, gets the GET answer without its body', async () => {
+    const get = await send(`${gw.url}/orders`, { headers: { 'x-api-key': READ_KEY } });
+    const head = await send(`${gw.url}/orders`, { method: 'HEAD', headers: { 'x-api-key': READ_KEY } });
+    assert.equal(head.status, 200, head.text);
+    assert.equal(head.text, '');
+    assert.equal(head.headers['content-type'], 'application/json');
+    assert.equal(head.headers['content-length'], get.headers['content-length']);
+  });
+
   void test('GET /Orders: 404 ROUTE_NOT_FOUND with the nearest route', async () => {
     const r = await send(`${gw.url}/Orders`);
     const p = assertProblem(r, { status: 404, code: 'ROUTE_NOT_FOUND', layer: 'client', policy: 'router' });
