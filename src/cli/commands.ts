@@ -11,7 +11,8 @@ import type { CallLogEntry } from '../calllog/types.ts';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
-import { loadConfigFile } from '../config/load.ts';
+import { callLogPathOf } from '../config/compile.ts';
+import { loadConfigFile, parseConfigText } from '../config/load.ts';
 import { hashKey } from '../credentials/api-keys.ts';
 import { hashPasswordCommand } from '../credentials/password.ts';
 import { startDemoUpstream } from '../demo/upstream.ts';
@@ -38,6 +39,17 @@ function logger(): Logger {
   return pino({ level: process.env.PINPOINT_LOG_LEVEL ?? 'info', base: { pid: process.pid } });
 }
 
+/**
+ * A command that cannot run (bad input, an unreadable log): the message on standard error, or with
+ * --json the same as `{ "ok": false, "command", "error" }` on standard output, so a script reading
+ * JSON always gets JSON. Returns the exit code, for `return fail(…)`.
+ */
+function fail(v: Values, command: string, message: string, exit: number): number {
+  if (v.json === true) printJson({ ok: false, command, error: message });
+  else process.stderr.write(`pinpoint ${command}: ${message}\n`);
+  return exit;
+}
+
 function reportIssues(file: string, issues: readonly { path: string; message: string }[], json: boolean): void {
   if (json) printJson({ valid: false, file, issues });
   else {
@@ -51,13 +63,11 @@ async function serve(v: Values, configFile: string, onStarted?: (app: App | unde
   const log = logger();
   const port = typeof v.port === 'string' ? Number(v.port) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    process.stderr.write(`pinpoint start: --port must be 0-65535\n`);
-    return 2;
+    return fail(v, 'start', '--port must be 0-65535', 2);
   }
   const workers = typeof v.workers === 'string' ? (v.workers === 'auto' ? (await import('node:os')).availableParallelism() : Number(v.workers)) : 1;
   if (!Number.isInteger(workers) || workers < 1) {
-    process.stderr.write(`pinpoint start: --workers must be a positive integer or "auto"\n`);
-    return 2;
+    return fail(v, 'start', `--workers must be a positive integer or "auto"`, 2);
   }
   const opts = { configFile, logger: log, ...(port !== undefined ? { port } : {}), ...(typeof v.host === 'string' ? { host: v.host } : {}) };
   try {
@@ -166,8 +176,17 @@ function openLog(v: Values): { store?: SqliteCallLogStore; error?: string; file:
   let dbFile = typeof v.db === 'string' ? v.db : undefined;
   if (dbFile === undefined) {
     const r = loadConfigFile(cfgFile);
-    if (!r.ok) return { error: `config ${cfgFile} is invalid (run pinpoint validate); or pass --db FILE`, file: cfgFile };
-    dbFile = r.compiled.callLogPath;
+    if (r.ok) dbFile = r.compiled.callLogPath;
+    else {
+      // Reading the log needs only call_log.path: a config that is well-formed but does not compile
+      // here (an ${env:…} unset in this shell, a key file only the gateway's host has) still names it.
+      const parsed = existsSync(cfgFile) ? parseConfigText(readFileSync(cfgFile, 'utf8'), cfgFile) : undefined;
+      if (parsed?.config === undefined) {
+        const first = (parsed?.issues ?? r.issues)[0];
+        return { error: `config ${cfgFile} does not load${first !== undefined ? ` (${first.path}: ${first.message})` : ''}: run pinpoint validate, or pass --db FILE`, file: cfgFile };
+      }
+      dbFile = callLogPathOf(parsed.config, cfgFile);
+    }
   }
   if (!existsSync(dbFile)) return { error: `no call log at ${dbFile}: has the gateway run with this config?`, file: dbFile };
   try {
@@ -208,12 +227,10 @@ Exit 1 when the id (or window) has no entry.`,
     const since = time(v.since);
     const until = time(v.until);
     if (id === undefined && since === undefined) {
-      process.stderr.write('pinpoint explain: a REQUEST_ID (or --since) is required\n');
-      return 2;
+      return fail(v, 'explain', 'a REQUEST_ID (or --since) is required', 2);
     }
     if ((since !== undefined && !Number.isFinite(since)) || (until !== undefined && !Number.isFinite(until))) {
-      process.stderr.write('pinpoint explain: --since/--until must be ISO 8601 times or ms since the epoch\n');
-      return 2;
+      return fail(v, 'explain', '--since/--until must be ISO 8601 times or ms since the epoch', 2);
     }
     const log = openLog(v);
     if (log.store === undefined) {
@@ -300,14 +317,12 @@ const logs: Command = {
     };
     for (const [k, n] of Object.entries(q)) {
       if (typeof n === 'number' && !Number.isFinite(n)) {
-        process.stderr.write(`pinpoint logs: --${k} is not a valid ${k === 'since' || k === 'until' ? 'time' : 'number'}\n`);
-        return 2;
+        return fail(v, 'logs', `--${k} is not a valid ${k === 'since' || k === 'until' ? 'time' : 'number'}`, 2);
       }
     }
     const log = openLog(v);
     if (log.store === undefined) {
-      process.stderr.write(`pinpoint logs: ${log.error ?? ''}\n`);
-      return 3;
+      return fail(v, 'logs', log.error ?? '', 3);
     }
     const rows = log.store.query(q);
     log.store.close();
@@ -331,8 +346,7 @@ const hashKeyCmd: Command = {
     let key = pos[0];
     if (key === undefined) key = (await readStdin()).trim();
     if (key === '') {
-      process.stderr.write('pinpoint hash-key: no key given\n');
-      return 2;
+      return fail(v, 'hash-key', 'no key given', 2);
     }
     const h = hashKey(key);
     if (v.json === true) printJson({ hash: h });
@@ -384,12 +398,10 @@ Exit 0 when every request would pass, 1 when one would be denied.`,
         if (pick !== undefined && (!Number.isInteger(pick) || all[pick] === undefined)) throw new Error(`--entry ${v.entry}: the HAR has ${all.length} entries`);
         requests = (pick !== undefined ? [[pick, all[pick]] as const] : all.map((r, i) => [i, r] as const)).map(([i, r]) => ({ label: `entry ${i}: ${r!.method} ${r!.target}`, req: r! }));
       } else {
-        process.stderr.write('pinpoint diagnose: give --curl, --har or --raw\n');
-        return 2;
+        return fail(v, 'diagnose', 'give --curl, --har or --raw', 2);
       }
     } catch (err) {
-      process.stderr.write(`pinpoint diagnose: ${(err as Error).message}\n`);
-      return 2;
+      return fail(v, 'diagnose', (err as Error).message, 2);
     }
     const clientIp = typeof v['client-ip'] === 'string' ? v['client-ip'] : undefined;
     const results: { label: string; diagnosis: Diagnosis }[] = [];
@@ -431,8 +443,7 @@ Exit 1 when a finding of severity error is present.`,
     }
     const days = typeof v.days === 'string' ? Number(v.days) : 14;
     if (!Number.isFinite(days) || days < 0) {
-      process.stderr.write('pinpoint lint: --days must be a number of days\n');
-      return 2;
+      return fail(v, 'lint', '--days must be a number of days', 2);
     }
     const findings = lint(r.compiled, { expiringDays: days });
     if (v.json === true) printJson({ file, findings });
@@ -458,13 +469,11 @@ denial of a monitor-mode policy, so a rule can be switched to enforce knowing wh
     const until = time(v.until);
     const limit = typeof v.limit === 'string' ? Number(v.limit) : 10_000;
     if ((since !== undefined && !Number.isFinite(since)) || (until !== undefined && !Number.isFinite(until)) || !Number.isInteger(limit) || limit < 1) {
-      process.stderr.write('pinpoint monitor-report: --since/--until must be times, --limit a positive integer\n');
-      return 2;
+      return fail(v, 'monitor-report', '--since/--until must be times, --limit a positive integer', 2);
     }
     const log = openLog(v);
     if (log.store === undefined) {
-      process.stderr.write(`pinpoint monitor-report: ${log.error ?? ''}\n`);
-      return 3;
+      return fail(v, 'monitor-report', log.error ?? '', 3);
     }
     // The store caps one query at 1000 rows; page back in time (entries sharing the last
     // millisecond of a full page may be skipped: a report, not an audit).
@@ -506,8 +515,7 @@ const hashPasswordCmd: Command = {
   run: async (v) => {
     const r = hashPasswordCommand(await readStdin());
     if ('error' in r) {
-      process.stderr.write(`pinpoint hash-password: ${r.error}\n`);
-      return 2;
+      return fail(v, 'hash-password', r.error, 2);
     }
     if (v.json === true) printJson({ password_hash: r.hash });
     else process.stdout.write(`${r.hash}\n`);
@@ -522,8 +530,7 @@ const errorsCmd: Command = {
   run: async (v, pos) => {
     const codes = pos[0] !== undefined ? CODES.filter((c) => c === pos[0]) : CODES;
     if (codes.length === 0) {
-      process.stderr.write(`pinpoint errors: no code ${pos[0]}\n`);
-      return 1;
+      return fail(v, 'errors', `no code ${pos[0]}`, 1);
     }
     if (v.json === true) printJson(Object.fromEntries(codes.map((c) => [c, CATALOG[c]])));
     else for (const c of codes) process.stdout.write(`${c.padEnd(28)} ${CATALOG[c].status}  ${CATALOG[c].layer.padEnd(8)} ${CATALOG[c].title}\n`);

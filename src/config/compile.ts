@@ -7,7 +7,7 @@ import path from 'node:path';
 import { KeyIndex } from '../credentials/api-keys.ts';
 import { parseCidr, type Cidr } from '../net/cidr.ts';
 import { plan, type PlannedPolicy } from '../pipeline/plan.ts';
-import { ConfigError, type AiProtocol, type CompiledPolicy, type ConfigIssue, type TraceEntry } from '../pipeline/types.ts';
+import { ConfigError, type AiProtocol, type CompiledPolicy, type ConfigIssue, type PolicyModule, type TraceEntry } from '../pipeline/types.ts';
 import { POLICY_BY_TYPE } from '../policies/index.ts';
 import { Router, type HttpMethod } from '../routing/router.ts';
 import type { Config, RouteConfig, UpstreamConfig } from './schema.ts';
@@ -85,6 +85,27 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * (MS[m[2] as string] as number);
 }
 
+/** Where a config's call log lives: `call_log.path`, relative to the config file's folder. */
+export function callLogPathOf(config: Pick<Config, 'call_log'>, file: string | undefined): string {
+  const baseDir = file !== undefined ? path.dirname(path.resolve(file)) : process.cwd();
+  return path.resolve(baseDir, config.call_log.path);
+}
+
+/**
+ * The checks of one policy entry that need nothing but the entry: a known type, and its config
+ * against that type's schema (ajv fills the config's defaults in place). `pinpoint validate` also
+ * runs them on a file whose overall structure failed the schema, so a typo inside a policy's
+ * config is reported in the same run as the structural ones.
+ */
+export function checkPolicyEntry(id: string, type: string, config: unknown): { mod: PolicyModule | undefined; cfg: unknown; issues: ConfigIssue[] } {
+  const mod = POLICY_BY_TYPE.get(type);
+  if (mod === undefined) {
+    return { mod, cfg: config, issues: [{ path: `policies.${id}.type`, message: `unknown policy type "${type}" (known: ${[...POLICY_BY_TYPE.keys()].join(', ')})` }] };
+  }
+  const cfg = config ?? {};
+  return { mod, cfg, issues: validate(mod.schema, cfg, `policies.${id}.config`) };
+}
+
 /**
  * Compiles a schema-valid config. `baseDir` resolves relative paths (the config file's folder).
  * @throws ConfigError listing every issue found.
@@ -117,15 +138,9 @@ export function compileConfig(
   const policies = new Map<string, CompiledPolicy>();
   for (const [id, inst] of idEntries(config.policies)) {
     const p = `policies.${id}`;
-    const mod = POLICY_BY_TYPE.get(inst.type);
-    if (mod === undefined) {
-      issues.push({ path: `${p}.type`, message: `unknown policy type "${inst.type}" (known: ${[...POLICY_BY_TYPE.keys()].join(', ')})` });
-      continue;
-    }
-    const cfg = inst.config ?? {};
-    const schemaIssues = validate(mod.schema, cfg, `${p}.config`);
-    if (schemaIssues.length > 0) {
-      issues.push(...schemaIssues);
+    const { mod, cfg, issues: own } = checkPolicyEntry(id, inst.type, inst.config);
+    if (mod === undefined || own.length > 0) {
+      issues.push(...own);
       continue;
     }
     try {
@@ -258,7 +273,7 @@ export function compileConfig(
     consumerPolicies,
     consumerErrors,
     trustedProxies: Object.freeze(trustedProxies),
-    callLogPath: path.resolve(baseDir, config.call_log.path),
+    callLogPath: callLogPathOf(config, opts.file),
     apiKeys: keys.index,
     ai,
     rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),

@@ -298,6 +298,16 @@ void describe('config rejections', () => {
     assert.deepEqual(issues.map((i) => i.path).sort(), ['global.policies[0]', 'routes[0].upstream', 'trusted_proxies[0]']);
   });
 
+
+  void test('a policy config error shows in the same run as a structural one', () => {
+    const issues = issuesOf(
+      yaml(
+        'listen: { hots: 127.0.0.1 }\npolicies:\n  ipr: { type: ip-rules, config: { alow: [10.0.0.0/8] } }\n  rs: { type: request-size, config: { max_bytes: big } }\n  odd: { type: no-such-type }\n  broken: 7\n',
+      ),
+    );
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['listen', 'policies.broken', 'policies.ipr.config', 'policies.odd.type', 'policies.rs.config.max_bytes']);
+    assert.match(issues.find((i) => i.path === 'policies.ipr.config')?.message ?? '', /unknown field "alow" \(did you mean "allow"\?\)/);
+  });
   void test('a policy enum error names the allowed values and no misleading field', () => {
     // api-key `in` is a union of location shapes; `from: cookie` should say which `from` values exist,
     // not "must be equal to constant", and not blame `name` (valid for header and query locations).

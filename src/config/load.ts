@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { oneByteStrings } from '../json/one-byte.ts';
 import { ConfigError, type ConfigIssue } from '../pipeline/types.ts';
-import { compileConfig, type CompiledConfig } from './compile.ts';
+import { checkPolicyEntry, compileConfig, type CompiledConfig } from './compile.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { validate } from './validate.ts';
 
@@ -32,8 +32,28 @@ export function parseConfigText(text: string, name: string): { config?: Config; 
     return { issues: [{ path: '(root)', message: 'the config must be a YAML mapping' }] };
   }
   const issues = validate(ConfigSchema, value, '');
-  if (issues.length > 0) return { issues };
+  if (issues.length > 0) return { issues: [...issues, ...policyConfigIssues(value)] };
   return { config: value as Config, issues: [] };
+}
+
+/**
+ * Policy configs are opaque to the top-level schema (each type has its own), so when the file's
+ * structure fails, the policies that are well-formed entries are still checked on their own: every
+ * problem of one file shows in one run. References between parts (a route naming a missing
+ * upstream or policy) need a valid structure and are checked by compile once it is.
+ */
+function policyConfigIssues(root: object): ConfigIssue[] {
+  const policies: unknown = (root as Record<string, unknown>)['policies'];
+  if (policies === null || typeof policies !== 'object' || Array.isArray(policies)) return [];
+  const out: ConfigIssue[] = [];
+  for (const [id, inst] of Object.entries(policies)) {
+    if (inst === null || typeof inst !== 'object' || Array.isArray(inst)) continue;
+    const { type, config } = inst as Record<string, unknown>;
+    if (typeof type !== 'string') continue;
+    // A copy: ajv fills defaults in place, and this document is being rejected anyway.
+    out.push(...checkPolicyEntry(id, type, structuredClone(config)).issues);
+  }
+  return out;
 }
 
 export function loadConfigText(

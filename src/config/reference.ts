@@ -30,7 +30,12 @@ function typeOf(n: Node): string {
   }
   if (n.const !== undefined) return JSON.stringify(n.const);
   if (n.type === 'array') return `list of ${n.items !== undefined ? typeOf(n.items) : 'any'}`;
-  if (n.patternProperties !== undefined) return 'map of id → object';
+  if (n.patternProperties !== undefined) {
+    // The value's own type: a map of ids to entries (policies, upstreams) or of names to values (headers to set).
+    const v = Object.values(n.patternProperties)[0];
+    const value = v === undefined ? 'any' : typeOf(v);
+    return `map of ${value === 'object' ? 'id' : 'name'} → ${value}`;
+  }
   if (n.type === 'integer' && (n.minimum !== undefined || n.maximum !== undefined)) return `integer ${n.minimum ?? ''}–${n.maximum ?? ''}`;
   return n.type ?? 'any';
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { SqliteCallLogStore } from '../../src/calllog/sqlite.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/pinpoint.js');
@@ -172,6 +173,47 @@ void describe('pinpoint hash-key and errors', () => {
     assert.equal(r.code, 0);
     assert.equal((JSON.parse(r.stdout) as Record<string, { status: number }>).AUTH_KEY_SCOPE_MISSING?.status, 403);
     assert.equal(run(['errors', 'NOPE']).code, 1);
+  });
+
+  void test('the log of a config that does not compile in this shell is still found from its call_log.path', () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'pinpoint-cli-env-'));
+    const f = path.join(d, 'gw.yaml');
+    // The upstream credential comes from a variable the operator's shell does not have.
+    const text = config(9).replace(
+      'policies:\n',
+      'policies:\n  inject:\n    type: request-transform\n    config: { set_headers: { authorization: "Bearer ${env:PINPOINT_TEST_UNSET_TOKEN}" } }\n',
+    );
+    writeFileSync(f, text);
+    const store = new SqliteCallLogStore(path.join(d, 'calls.db'));
+    store.close();
+    const r = run(['logs', '--config', f, '--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), []);
+    // A file that is not even well-formed says why, naming the field.
+    writeFileSync(f, text.replace('call_log: {', 'call_log: { pathh: x,'));
+    const bad = run(['logs', '--config', f, '--json']);
+    assert.equal(bad.code, 3);
+    assert.match((JSON.parse(bad.stdout) as { error: string }).error, /call_log: unknown field "pathh"/);
+  });
+
+  void test('--json: a command that cannot run still answers JSON on stdout, with its exit code', () => {
+    const cases: { args: string[]; input?: string; code: number; command: string }[] = [
+      { args: ['errors', 'NOPE', '--json'], code: 1, command: 'errors' },
+      { args: ['hash-key', '--json'], input: '', code: 2, command: 'hash-key' },
+      { args: ['hash-password', '--json'], input: '', code: 2, command: 'hash-password' },
+      { args: ['explain', '--json'], code: 2, command: 'explain' },
+      { args: ['logs', '--limit', 'many', '--json'], code: 2, command: 'logs' },
+      { args: ['diagnose', '--config', 'examples/demo/pinpoint.yaml', '--json'], code: 2, command: 'diagnose' },
+      { args: ['monitor-report', '--limit', '0', '--json'], code: 2, command: 'monitor-report' },
+    ];
+    for (const c of cases) {
+      const r = run(c.args, c.input);
+      assert.equal(r.code, c.code, `${c.args.join(' ')}: ${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { ok: boolean; command: string; error: string };
+      assert.equal(out.ok, false, c.args.join(' '));
+      assert.equal(out.command, c.command);
+      assert.ok(out.error.length > 0);
+    }
   });
 });
 
