@@ -68,7 +68,7 @@ const Upstream = Type.Object(
     ),
     health: Type.Object(
       {
-        max_fails: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failures (connect error, reset, timeout, 5xx) that take a target out.' }),
+        max_fails: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failures that take a target out: connect errors, resets, timeouts, and answers with a status in retries.on_status. Other 5xx answers count as the target working (as nginx max_fails with proxy_next_upstream): a 500 is usually one request failing, and resting a target for it would spread one bad request to every client.' }),
         fail_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'How long a failed target rests before it is tried again.' }),
       },
       { additionalProperties: false, default: {}, description: 'Passive health checks, judged from live traffic.' },

@@ -239,8 +239,41 @@ void describe('setForwardingHeaders', () => {
       'x-forwarded-proto': 'https',
       'x-forwarded-host': 'shop.example.com',
       'x-real-ip': '198.51.100.7',
-      forwarded: 'for=198.51.100.7;proto=https, for=10.0.0.1;proto=http;host="internal.example"',
+      // X-Forwarded-For is the managed header: Forwarded is rebuilt from its chain, and the
+      // client's own Forwarded (which the proxy passed through untouched) is not believed.
+      forwarded: 'for=198.51.100.7;proto=https;host="shop.example.com", for=10.0.0.2, for=10.0.0.1;proto=http;host="internal.example"',
     });
+  });
+
+  void test('trusted peer writing Forwarded: X-Forwarded-* are rebuilt from it, the client\'s own are dropped', () => {
+    const incoming: Headers = {
+      forwarded: 'for=198.51.100.7;proto=https;host=api.example.com',
+      'x-forwarded-for': '203.0.113.5',
+      'x-forwarded-proto': 'gopher',
+      'x-forwarded-host': 'evil.example',
+    };
+    const out: Record<string, string | string[]> = {};
+    const client = clientAddress('10.0.0.1', incoming, TRUSTED, 'forwarded');
+    assert.equal(client.ip, '198.51.100.7');
+    setForwardingHeaders(out, incoming, '10.0.0.1', client, 'http', 'internal.example', 'forwarded');
+    assert.deepEqual(out, {
+      'x-forwarded-for': '198.51.100.7, 10.0.0.1',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'api.example.com',
+      'x-real-ip': '198.51.100.7',
+      forwarded: 'for=198.51.100.7;proto=https;host=api.example.com, for=10.0.0.1;proto=http;host="internal.example"',
+    });
+  });
+
+  void test('X-Forwarded-For entries with a port name the address, not the proxy', () => {
+    for (const [entry, ip] of [
+      ['203.0.113.5:4444', '203.0.113.5'],
+      ['[2001:db8::5]:443', '2001:db8::5'],
+      ['"[2001:db8::6]"', '2001:db8::6'],
+    ] as const) {
+      const client = clientAddress('10.0.0.1', { 'x-forwarded-for': entry }, TRUSTED);
+      assert.deepEqual(client, { ip, source: 'x-forwarded-for', peerTrusted: true }, entry);
+    }
   });
 
   void test('trusted peer without headers: a fresh chain', () => {

@@ -23,33 +23,64 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** Extracts `for=` node addresses from an RFC 7239 Forwarded header, in order. */
-export function parseForwardedFor(value: string): string[] {
-  const out: string[] = [];
+/**
+ * The address of one forwarding-header entry: quotes, IPv6 brackets and a port dropped.
+ * "[2001:db8::1]:4711" and "192.0.2.43:47011" are RFC 7239 §6 node forms; some load balancers
+ * write the same ip:port forms into X-Forwarded-For, whose entries are read the same way.
+ */
+function nodeAddress(raw: string): string {
+  let v = raw.trim();
+  if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+  if (v.startsWith('[')) {
+    const end = v.indexOf(']');
+    return end > 0 ? v.slice(1, end) : v;
+  }
+  if (v.split(':').length === 2) return v.slice(0, v.indexOf(':'));
+  return v;
+}
+
+/** One RFC 7239 forwarded-element: its for, proto and host parameters (quotes removed). */
+interface ForwardedElement {
+  readonly for?: string;
+  readonly proto?: string;
+  readonly host?: string;
+}
+
+function parseForwarded(value: string): ForwardedElement[] {
+  const out: ForwardedElement[] = [];
   for (const element of value.split(',')) {
+    const e: { for?: string; proto?: string; host?: string } = {};
     for (const pair of element.split(';')) {
       const eq = pair.indexOf('=');
-      if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
+      if (eq === -1) continue;
+      const name = pair.slice(0, eq).trim().toLowerCase();
       let v = pair.slice(eq + 1).trim();
-      if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-      // "[2001:db8::1]:4711" or "192.0.2.43:47011" → address only (RFC 7239 §6).
-      if (v.startsWith('[')) v = v.slice(1, v.indexOf(']'));
-      else if (v.split(':').length === 2) v = v.slice(0, v.indexOf(':'));
-      out.push(v);
+      if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1);
+      if (name === 'for') e.for = nodeAddress(v);
+      else if (name === 'proto') e.proto = v;
+      else if (name === 'host') e.host = v;
     }
+    out.push(e);
   }
   return out;
 }
 
+/** Extracts `for=` node addresses from an RFC 7239 Forwarded header, in order. */
+export function parseForwardedFor(value: string): string[] {
+  return parseForwarded(value).flatMap((e) => (e.for !== undefined ? [e.for] : []));
+}
+
 function walk(chain: readonly string[], trusted: readonly Cidr[]): string | undefined {
   for (let i = chain.length - 1; i >= 0; i--) {
-    const ip = normaliseIp((chain[i] as string).trim());
-    if (isIP(ip) === 0) return undefined; // garbage in the chain: stop believing it
+    const ip = normaliseIp(nodeAddress(chain[i] as string));
+    // Garbage where a trusted proxy wrote the client ("unknown", an obfuscated node): stop
+    // believing the chain. Only a trusted hop writes that position, so a client cannot put it there.
+    if (isIP(ip) === 0) return undefined;
     if (firstMatch(trusted, ip) === undefined) return ip;
   }
   // Every hop trusted: the leftmost is the origin.
-  const first = chain[0]?.trim();
-  return first !== undefined && isIP(normaliseIp(first)) !== 0 ? normaliseIp(first) : undefined;
+  const first = chain[0] === undefined ? undefined : normaliseIp(nodeAddress(chain[0]));
+  return first !== undefined && isIP(first) !== 0 ? first : undefined;
 }
 
 /**
@@ -81,9 +112,51 @@ function forwardedNode(ip: string): string {
   return isIP(ip) === 6 ? `"[${ip}]"` : ip;
 }
 
+/** A URI scheme (RFC 3986 §3.1), the only form a proto= parameter or X-Forwarded-Proto may take here. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+
+/** What a trusted proxy's managed header says about the hops before us. */
+interface Upstream {
+  xff: string | undefined;
+  proto: string | undefined;
+  host: string | undefined;
+  fwd: string | undefined;
+}
+
+/**
+ * Only the header the trusted proxies manage (`via`) is believed; the other one came from the
+ * client untouched (see clientAddress) and is rebuilt from the believed one, so a client cannot
+ * plant addresses, a scheme or a host upstream through the header the proxy does not manage.
+ * Entries that are not addresses are left out of a rebuilt chain.
+ */
+function believed(incoming: Readonly<Record<string, string | string[] | undefined>>, via: 'x-forwarded-for' | 'forwarded'): Upstream {
+  const addresses = (list: readonly string[]): string[] => list.map((a) => normaliseIp(nodeAddress(a))).filter((a) => isIP(a) !== 0);
+  if (via === 'x-forwarded-for') {
+    const xff = headerValue(incoming['x-forwarded-for']);
+    const chain = xff === undefined ? [] : addresses(xff.split(','));
+    const proto = headerValue(incoming['x-forwarded-proto']);
+    const host = headerValue(incoming['x-forwarded-host']);
+    // X-Forwarded-Proto/-Host describe the client's own request, which is the first element.
+    const first = (a: string): string =>
+      `for=${forwardedNode(a)}${proto !== undefined && SCHEME.test(proto) ? `;proto=${proto}` : ''}${host !== undefined ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
+    return { xff, proto, host, fwd: chain.length > 0 ? chain.map((a, i) => (i === 0 ? first(a) : `for=${forwardedNode(a)}`)).join(', ') : undefined };
+  }
+  const fwd = headerValue(incoming.forwarded);
+  const elements = fwd === undefined ? [] : parseForwarded(fwd);
+  const chain = addresses(elements.flatMap((e) => (e.for !== undefined ? [e.for] : [])));
+  // The leftmost element that says is the client's own request to the first proxy.
+  return {
+    xff: chain.length > 0 ? chain.join(', ') : undefined,
+    proto: elements.find((e) => e.proto !== undefined && SCHEME.test(e.proto))?.proto,
+    host: elements.find((e) => e.host !== undefined)?.host,
+    fwd,
+  };
+}
+
 /**
  * Appends the forwarding headers to `out` (a raw header list going upstream).
- * `proto` is the scheme the client used to reach us; `host` the Host it asked for.
+ * `proto` is the scheme the client used to reach us; `host` the Host it asked for; `via` the header
+ * the trusted proxies write (trusted_proxy_header).
  */
 export function appendForwardingHeaders(
   out: string[],
@@ -92,13 +165,14 @@ export function appendForwardingHeaders(
   client: ClientAddress,
   proto: string,
   host: string,
+  via: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for',
 ): void {
   const peerIp = normaliseIp(peer);
-  const trusted = client.peerTrusted;
-  const prevXff = trusted ? headerValue(incoming['x-forwarded-for']) : undefined;
-  const prevProto = trusted ? headerValue(incoming['x-forwarded-proto']) : undefined;
-  const prevHost = trusted ? headerValue(incoming['x-forwarded-host']) : undefined;
-  const prevFwd = trusted ? headerValue(incoming.forwarded) : undefined;
+  const prev = client.peerTrusted ? believed(incoming, via) : undefined;
+  const prevXff = prev?.xff;
+  const prevProto = prev?.proto;
+  const prevHost = prev?.host;
+  const prevFwd = prev?.fwd;
   const element = `for=${forwardedNode(peerIp)};proto=${proto};host="${host.replace(/["\\]/g, '')}"`;
   out.push(
     'x-forwarded-for',
@@ -122,8 +196,9 @@ export function setForwardingHeaders(
   client: ClientAddress,
   proto: string,
   host: string,
+  via: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for',
 ): void {
   const list: string[] = [];
-  appendForwardingHeaders(list, incoming, peer, client, proto, host);
+  appendForwardingHeaders(list, incoming, peer, client, proto, host, via);
   for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1] as string;
 }

@@ -16,6 +16,8 @@ import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup 
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import { transformHeaders, transformQuery } from '../proxy/transform.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
+import type { Code } from '../errors/catalog.ts';
+import type { Evidence } from '../pipeline/types.ts';
 import { Exchange } from './exchange.ts';
 import { sendProblem } from '../errors/problem.ts';
 import type { Metrics } from './metrics.ts';
@@ -176,7 +178,7 @@ export function upstreamHeaders(p: Prepared, target: Target, proto: string): str
   const idHeader = p.rt.compiled.source.request_id.header;
   const c = req.headers.connection;
   const headers = endToEndRaw(req.rawHeaders, c, p.rt.compiled.rewrittenHeaders);
-  appendForwardingHeaders(headers, req.headers, req.socket.remoteAddress ?? '', p.client, proto, req.headers.host ?? '');
+  appendForwardingHeaders(headers, req.headers, req.socket.remoteAddress ?? '', p.client, proto, req.headers.host ?? '', p.rt.compiled.source.trusted_proxy_header);
   headers.push('host', p.route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host, idHeader, p.x.requestId);
   return p.verdict.transforms.length === 0 ? headers : transformHeaders(headers, p.verdict.transforms);
 }
@@ -332,11 +334,21 @@ class Forwarding {
     } else this.#body = req;
   }
 
-  attempt(): void {
+  /**
+   * Sends the request to the next target. `after` is the failure that made this a retry: when no
+   * target is left to retry on (the one that just failed is now resting), the client gets that
+   * failure (a 504 naming the target and the timeout), not a 503 about resting targets, which
+   * would hide what happened to its own request.
+   */
+  attempt(after?: { readonly code: Code; readonly evidence: Evidence; readonly rule: string }): void {
     const { x, group } = this;
     const now = Date.now();
     const tried = this.#tried;
     const { target, retryAt } = group.pick(now, tried !== undefined && tried.size < group.targets.length ? tried : undefined);
+    if (target === undefined && after !== undefined) {
+      x.reply(after.code, `upstream:${group.id}`, { evidence: after.evidence, rule: after.rule });
+      return;
+    }
     if (target === undefined) {
       const evidence = { upstream: group.id, retry_at: new Date(retryAt).toISOString() };
       x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: 'every target resting', code: 'UPSTREAM_NO_HEALTHY_TARGET', evidence, us: 0 });
@@ -397,7 +409,7 @@ class Forwarding {
     };
     x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: `${target.url}: ${reason}`, code, evidence, us: 0 });
     if (!res.headersSent && x.attempts < this.maxAttempts) {
-      this.attempt();
+      this.attempt({ code, evidence, rule: `${target.url}: ${reason}` });
       return;
     }
     x.reply(code, `upstream:${group.id}`, { evidence, rule: `${target.url}: ${reason}` });

@@ -292,6 +292,30 @@ void describe('forwarding', () => {
     assert.equal(p.evidence?.ip_source, 'x-forwarded-for');
   });
 
+  void test('behind a trusted proxy, an X-Forwarded-For entry with a port is judged by its address', async () => {
+    const r = await send(`${behindProxy.url}/who`, { headers: { 'x-forwarded-for': '203.0.113.7:4444' } });
+    const p = assertProblem(r, { status: 403, code: 'IP_DENIED', layer: 'gateway', policy: 'blocklist' });
+    assert.equal(p.evidence?.client_ip, '203.0.113.7');
+  });
+
+  void test('trusted proxies writing Forwarded: the upstream gets X-Forwarded-* from it, never the client\'s own', async () => {
+    const gw = await startGateway(baseConfig([up.url], { top: { trusted_proxies: ['127.0.0.1/32'], trusted_proxy_header: 'forwarded' } }));
+    try {
+      const r = await send(`${gw.url}/who`, {
+        headers: { forwarded: 'for=198.51.100.7;proto=https;host=api.example.com', 'x-forwarded-for': '203.0.113.5', 'x-forwarded-proto': 'gopher', 'x-forwarded-host': 'evil.example' },
+      });
+      assert.equal(r.status, 200, r.text);
+      const h = r.json<Echo>().headers;
+      assert.equal(h['x-forwarded-for'], '198.51.100.7, 127.0.0.1');
+      assert.equal(h['x-forwarded-proto'], 'https');
+      assert.equal(h['x-forwarded-host'], 'api.example.com');
+      assert.equal(h['x-real-ip'], '198.51.100.7');
+      assert.equal(h.forwarded, `for=198.51.100.7;proto=https;host=api.example.com, for=127.0.0.1;proto=http;host="127.0.0.1:${gw.port}"`);
+    } finally {
+      await gw.close();
+    }
+  });
+
   void test('without trusted proxies, X-Forwarded-For cannot dodge ip-rules (judged on the socket)', async () => {
     const gw = await startGateway(
       baseConfig([up.url], {

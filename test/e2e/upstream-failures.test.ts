@@ -65,6 +65,20 @@ void describe('upstream failures', () => {
     assert.equal(up.requests.length, 1);
   });
 
+  void test('a timeout that rests the only target answers 504, not 503, though a retry was allowed', async (t) => {
+    const s = scope(t);
+    const up = await s.upstream(() => undefined);
+    const gw = await s.gateway(
+      baseConfig([up.url], { upstream: { retries: { attempts: 1 }, timeouts: { response_ms: 200 }, health: { max_fails: 1, fail_timeout_ms: 30_000 } } }),
+    );
+    const r = await send(`${gw.url}/slow`);
+    const p = assertProblem(r, { status: 504, code: 'UPSTREAM_RESPONSE_TIMEOUT', layer: 'upstream', policy: 'upstream:svc' });
+    assert.equal(p.evidence?.target, up.url);
+    assert.equal(up.requests.length, 1, 'no second attempt: the only target was resting');
+    // The next request finds the target resting: that one is the 503.
+    assertProblem(await send(`${gw.url}/slow`), { status: 503, code: 'UPSTREAM_NO_HEALTHY_TARGET', layer: 'upstream', policy: 'upstream:svc' });
+  });
+
   void test('socket destroyed before a response: 502 UPSTREAM_RESET', async (t) => {
     const s = scope(t);
     const up = await s.upstream((req: IncomingMessage) => req.socket.destroy());
