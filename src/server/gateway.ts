@@ -5,7 +5,7 @@
  * with no Web streams and no buffering.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../proxy/forwarded.ts';
 import { firstMatch, normaliseIp } from '../net/cidr.ts';
@@ -209,9 +209,20 @@ function record(deps: GatewayDeps, x: Exchange): void {
  * with backpressure through pause/resume. An upstream 4xx/5xx is passed through unchanged, marked
  * `x-pinpoint-layer: upstream`, and its first bytes are kept for the call log.
  */
+/** Fired when an attempt's response headers are late: aborts it as undici's own timeout would. */
+function onLateResponse(controller: Dispatcher.DispatchController): void {
+  controller.abort(new undiciErrors.HeadersTimeoutError());
+}
+
 class Attempt implements Dispatcher.DispatchHandler {
   readonly #f: Forwarding;
   readonly #target: Target;
+  /**
+   * timeouts.response_ms on a native timer. undici's headersTimeout (kept, as a backstop) runs on
+   * its coarse timer wheel, which checks about every 500 ms: a 500 ms timeout fired after about
+   * 1,000 ms. A native timer per attempt is cheap (Node keeps one list per duration).
+   */
+  #late: NodeJS.Timeout | undefined;
   #retrying = false;
   #captured: Buffer[] | undefined;
   #capturedBytes = 0;
@@ -223,11 +234,14 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#f.x.upstream = controller;
+    this.#late = setTimeout(onLateResponse, this.#f.group.config.timeouts.response_ms, controller);
+    this.#late.unref();
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     const f = this.#f;
     if (statusCode < 200) return; // 1xx informational: the final response follows
+    clearTimeout(this.#late);
     const group = f.group;
     if (statusCode >= 500 && group.config.retries.on_status.includes(statusCode)) {
       group.failure(this.#target, Date.now());
@@ -279,6 +293,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    clearTimeout(this.#late);
     this.#f.x.upstream = undefined;
     this.#keepBody();
     this.#f.failed(err, this.#target);

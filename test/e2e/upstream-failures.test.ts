@@ -65,6 +65,19 @@ void describe('upstream failures', () => {
     assert.equal(up.requests.length, 1);
   });
 
+  void test('timeouts.response_ms fires on time, not on the HTTP client\'s coarse timer wheel', async (t) => {
+    const s = scope(t);
+    const up = await s.upstream(() => undefined);
+    const gw = await s.gateway(baseConfig([up.url], { upstream: { retries: { attempts: 0 }, timeouts: { response_ms: 300 } } }));
+    await send(`${gw.url}/warm`); // the connection exists, so what is timed is the wait for headers
+    const t0 = performance.now();
+    const r = await send(`${gw.url}/slow`);
+    const elapsed = performance.now() - t0;
+    assertProblem(r, { status: 504, code: 'UPSTREAM_RESPONSE_TIMEOUT', layer: 'upstream', policy: 'upstream:svc' });
+    // undici's own headersTimeout took 500–1,000 ms for 300 ms here.
+    assert.ok(elapsed >= 290 && elapsed < 800, `answered after ${Math.round(elapsed)} ms`);
+  });
+
   void test('a timeout that rests the only target answers 504, not 503, though a retry was allowed', async (t) => {
     const s = scope(t);
     const up = await s.upstream(() => undefined);
