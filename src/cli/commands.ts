@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
 import { callLogPathOf } from '../config/compile.ts';
+import type { Config } from '../config/schema.ts';
 import { loadConfigFile, parseConfigText } from '../config/load.ts';
 import { hashKey } from '../credentials/api-keys.ts';
 import { hashPasswordCommand } from '../credentials/password.ts';
@@ -171,22 +172,27 @@ Exit 0 when valid, 1 with every problem listed (path: message).`,
   },
 };
 
+/**
+ * The config as the commands that read the log need it: its settings, defaults filled. A file that
+ * is well-formed but does not compile in this shell (an ${env:…} unset here, a key file only the
+ * gateway's host has) still gives them; otherwise the first problem says why.
+ */
+function configSettings(cfgFile: string): { config: Config } | { problem: string } {
+  const r = loadConfigFile(cfgFile);
+  if (r.ok) return { config: r.compiled.source };
+  const parsed = existsSync(cfgFile) ? parseConfigText(readFileSync(cfgFile, 'utf8'), cfgFile) : undefined;
+  if (parsed?.config !== undefined) return { config: parsed.config };
+  const first = (parsed?.issues ?? r.issues)[0];
+  return { problem: first !== undefined ? `${first.path}: ${first.message}` : 'unknown problem' };
+}
+
 function openLog(v: Values): { store?: SqliteCallLogStore; error?: string; file: string } {
   const cfgFile = configPath(v);
   let dbFile = typeof v.db === 'string' ? v.db : undefined;
   if (dbFile === undefined) {
-    const r = loadConfigFile(cfgFile);
-    if (r.ok) dbFile = r.compiled.callLogPath;
-    else {
-      // Reading the log needs only call_log.path: a config that is well-formed but does not compile
-      // here (an ${env:…} unset in this shell, a key file only the gateway's host has) still names it.
-      const parsed = existsSync(cfgFile) ? parseConfigText(readFileSync(cfgFile, 'utf8'), cfgFile) : undefined;
-      if (parsed?.config === undefined) {
-        const first = (parsed?.issues ?? r.issues)[0];
-        return { error: `config ${cfgFile} does not load${first !== undefined ? ` (${first.path}: ${first.message})` : ''}: run pinpoint validate, or pass --db FILE`, file: cfgFile };
-      }
-      dbFile = callLogPathOf(parsed.config, cfgFile);
-    }
+    const c = configSettings(cfgFile);
+    if ('problem' in c) return { error: `config ${cfgFile} does not load (${c.problem}): run pinpoint validate, or pass --db FILE`, file: cfgFile };
+    dbFile = callLogPathOf(c.config, cfgFile);
   }
   if (!existsSync(dbFile)) return { error: `no call log at ${dbFile}: has the gateway run with this config?`, file: dbFile };
   try {
@@ -198,9 +204,18 @@ function openLog(v: Values): { store?: SqliteCallLogStore; error?: string; file:
 
 /** What may answer before the gateway sees a request: named from config where it can be. */
 function inFront(v: Values): string[] {
-  const r = loadConfigFile(configPath(v));
-  const proxies = r.ok ? r.compiled.source.trusted_proxies : [];
-  const retention = r.ok ? r.compiled.source.call_log.retention : null;
+  const c = configSettings(configPath(v));
+  if ('problem' in c) {
+    // Without the config, say what could not be read rather than guess its settings.
+    return [
+      'a CDN, WAF or load balancer in front of the gateway (trusted_proxies unknown: the config does not load here)',
+      'the client itself: a request that failed DNS, TLS or a browser CORS check never left it',
+      "the call log's retention (unknown: the config does not load here): older calls may have been deleted",
+      'a mistyped id: use the x-request-id header of the response (ids the gateway makes are UUIDv7)',
+    ];
+  }
+  const proxies = c.config.trusted_proxies;
+  const retention = c.config.call_log.retention;
   return [
     proxies.length > 0
       ? `the proxies or load balancers in front of the gateway (trusted_proxies: ${proxies.join(', ')}): their own rules, WAF or rate limits answer without forwarding`

@@ -189,6 +189,11 @@ void describe('pinpoint hash-key and errors', () => {
     const r = run(['logs', '--config', f, '--json']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), []);
+    // explain's hints for an id not in the log read the same settings (retention's default is 7d).
+    const miss = run(['explain', '01900000-0000-7000-8000-000000000000', '--config', f, '--json']);
+    assert.equal(miss.code, 1, miss.stdout + miss.stderr);
+    const could = (JSON.parse(miss.stdout) as { could_have_answered: string[] }).could_have_answered;
+    assert.ok(could.some((c) => c.includes('retention (7d)')), JSON.stringify(could));
     // A file that is not even well-formed says why, naming the field.
     writeFileSync(f, text.replace('call_log: {', 'call_log: { pathh: x,'));
     const bad = run(['logs', '--config', f, '--json']);
