@@ -5,7 +5,7 @@
  * Why, next to bench/run.ts: wall-clock CPU on a shared VM moves ±20 % between runs and, worse,
  * between machines (docs/benchmarks.md), so two builds measured on different days cannot be
  * compared by req/s. An instruction count does not move with the host: the same build, config and
- * requests count the same within about 2 % (garbage collection timing is most of that spread).
+ * requests count the same within about 3 % (garbage collection timing is most of that spread).
  * It counts user-space instructions only, of every thread of the gateway (the call-log checkpoint
  * thread included); the kernel's share (sockets, file writes) is not in it, so it complements the
  * req/s benchmark rather than replacing it.
