@@ -53,6 +53,12 @@ export class UpstreamGroup {
    * Next healthy target not in `exclude`. When every target rests, returns undefined and the
    * earliest time one comes back.
    */
+  /** Whether any target is up at `now` (nothing is picked, no balancing state moves). */
+  anyUp(now: number): boolean {
+    for (const t of this.targets) if (t.downUntil <= now) return true;
+    return false;
+  }
+
   pick(now: number, exclude?: ReadonlySet<Target>): { target: Target | undefined; retryAt: number } {
     const ts = this.targets;
     if (this.config.balance === 'weighted') {

@@ -244,9 +244,12 @@ class Attempt implements Dispatcher.DispatchHandler {
     clearTimeout(this.#late);
     const group = f.group;
     if (statusCode >= 500 && group.config.retries.on_status.includes(statusCode)) {
-      group.failure(this.#target, Date.now());
+      const now = Date.now();
+      group.failure(this.#target, now);
       f.deps.metrics.upstreamFailures.inc({ upstream: group.id, target: this.#target.url, code: `HTTP_${statusCode}` });
-      if (f.x.attempts < f.maxAttempts) {
+      // Retry only where a target is up: with none left (this one may just have been rested), the
+      // upstream's own answer is the truth to pass on, not a 503 about resting targets.
+      if (f.x.attempts < f.maxAttempts && group.anyUp(now)) {
         this.#retrying = true;
         return;
       }

@@ -92,6 +92,20 @@ void describe('upstream failures', () => {
     assertProblem(await send(`${gw.url}/slow`), { status: 503, code: 'UPSTREAM_NO_HEALTHY_TARGET', layer: 'upstream', policy: 'upstream:svc' });
   });
 
+  void test('a retryable status that rests the only target passes through instead of a 503', async (t) => {
+    const s = scope(t);
+    const up = await s.upstream((_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end('bad gateway, said the upstream');
+    });
+    const gw = await s.gateway(baseConfig([up.url], { upstream: { retries: { attempts: 1 }, health: { max_fails: 1, fail_timeout_ms: 30_000 } } }));
+    const r = await send(`${gw.url}/x`);
+    assert.equal(r.status, 502);
+    assert.equal(r.text, 'bad gateway, said the upstream');
+    assert.equal(r.headers['x-pinpoint-layer'], 'upstream');
+    assert.equal(up.requests.length, 1, 'not retried: the only target was resting');
+  });
+
   void test('socket destroyed before a response: 502 UPSTREAM_RESET', async (t) => {
     const s = scope(t);
     const up = await s.upstream((req: IncomingMessage) => req.socket.destroy());
