@@ -85,10 +85,14 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * (MS[m[2] as string] as number);
 }
 
+/** The folder a config's relative paths start from: the config file's, or the working directory. */
+function configBaseDir(file: string | undefined): string {
+  return file !== undefined ? path.dirname(path.resolve(file)) : process.cwd();
+}
+
 /** Where a config's call log lives: `call_log.path`, relative to the config file's folder. */
 export function callLogPathOf(config: Pick<Config, 'call_log'>, file: string | undefined): string {
-  const baseDir = file !== undefined ? path.dirname(path.resolve(file)) : process.cwd();
-  return path.resolve(baseDir, config.call_log.path);
+  return path.resolve(configBaseDir(file), config.call_log.path);
 }
 
 /**
@@ -116,7 +120,7 @@ export function compileConfig(
 ): CompiledConfig {
   const issues: ConfigIssue[] = [];
   const env = opts.env ?? process.env;
-  const baseDir = opts.file !== undefined ? path.dirname(path.resolve(opts.file)) : process.cwd();
+  const baseDir = configBaseDir(opts.file);
 
   // Unique ids.
   const dup = (list: readonly { id: string }[], what: string) => {

@@ -265,6 +265,17 @@ void describe('setForwardingHeaders', () => {
     });
   });
 
+  void test('X-Forwarded-Proto from proxies in a row: the client\'s scheme, the first; a non-scheme is not passed on', () => {
+    const client = clientAddress('10.0.0.1', { 'x-forwarded-for': '198.51.100.7' }, TRUSTED);
+    const out: Record<string, string | string[]> = {};
+    setForwardingHeaders(out, { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https, http' }, '10.0.0.1', client, 'http', 'h.example');
+    assert.equal(out['x-forwarded-proto'], 'https');
+    assert.equal(out.forwarded, 'for=198.51.100.7;proto=https, for=10.0.0.1;proto=http;host="h.example"');
+    setForwardingHeaders(out, { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'ht tp;x=1' }, '10.0.0.1', client, 'http', 'h.example');
+    assert.equal(out['x-forwarded-proto'], 'http');
+    assert.equal(out.forwarded, 'for=198.51.100.7, for=10.0.0.1;proto=http;host="h.example"');
+  });
+
   void test('X-Forwarded-For entries with a port name the address, not the proxy', () => {
     for (const [entry, ip] of [
       ['203.0.113.5:4444', '203.0.113.5'],

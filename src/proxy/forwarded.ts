@@ -12,6 +12,9 @@
 import { isIP } from 'node:net';
 import { firstMatch, normaliseIp, type Cidr } from '../net/cidr.ts';
 
+/** The header trusted proxies write (trusted_proxy_header in config). */
+export type ForwardingHeader = 'x-forwarded-for' | 'forwarded';
+
 export interface ClientAddress {
   readonly ip: string;
   readonly source: 'socket' | 'x-forwarded-for' | 'forwarded';
@@ -92,7 +95,7 @@ export function clientAddress(
   remote: string | undefined,
   headers: Readonly<Record<string, string | string[] | undefined>>,
   trusted: readonly Cidr[],
-  via: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for',
+  via: ForwardingHeader = 'x-forwarded-for',
 ): ClientAddress {
   const peer = normaliseIp(remote ?? '');
   if (trusted.length === 0 || firstMatch(trusted, peer) === undefined) return { ip: peer, source: 'socket', peerTrusted: false };
@@ -112,11 +115,16 @@ function forwardedNode(ip: string): string {
   return isIP(ip) === 6 ? `"[${ip}]"` : ip;
 }
 
+/** A Forwarded host= value, quoted (RFC 7239 §4), with the characters a quoted-string escapes left out. */
+function quotedHost(host: string): string {
+  return `"${host.replace(/["\\]/g, '')}"`;
+}
+
 /** A URI scheme (RFC 3986 §3.1), the only form a proto= parameter or X-Forwarded-Proto may take here. */
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 
-/** What a trusted proxy's managed header says about the hops before us. */
-interface Upstream {
+/** What the trusted proxies before us said, from the header they manage. */
+interface Prior {
   xff: string | undefined;
   proto: string | undefined;
   host: string | undefined;
@@ -129,17 +137,18 @@ interface Upstream {
  * plant addresses, a scheme or a host upstream through the header the proxy does not manage.
  * Entries that are not addresses are left out of a rebuilt chain.
  */
-function believed(incoming: Readonly<Record<string, string | string[] | undefined>>, via: 'x-forwarded-for' | 'forwarded'): Upstream {
+function believed(incoming: Readonly<Record<string, string | string[] | undefined>>, via: ForwardingHeader): Prior {
   const addresses = (list: readonly string[]): string[] => list.map((a) => normaliseIp(nodeAddress(a))).filter((a) => isIP(a) !== 0);
   if (via === 'x-forwarded-for') {
     const xff = headerValue(incoming['x-forwarded-for']);
     const chain = xff === undefined ? [] : addresses(xff.split(','));
-    const proto = headerValue(incoming['x-forwarded-proto']);
+    // Proxies in a row may each append ("https, http"): the first is the client's own scheme.
+    const sent = headerValue(incoming['x-forwarded-proto'])?.split(',')[0]?.trim();
+    const proto = sent !== undefined && SCHEME.test(sent) ? sent : undefined;
     const host = headerValue(incoming['x-forwarded-host']);
     // X-Forwarded-Proto/-Host describe the client's own request, which is the first element.
-    const first = (a: string): string =>
-      `for=${forwardedNode(a)}${proto !== undefined && SCHEME.test(proto) ? `;proto=${proto}` : ''}${host !== undefined ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
-    return { xff, proto, host, fwd: chain.length > 0 ? chain.map((a, i) => (i === 0 ? first(a) : `for=${forwardedNode(a)}`)).join(', ') : undefined };
+    const params = `${proto !== undefined ? `;proto=${proto}` : ''}${host !== undefined ? `;host=${quotedHost(host)}` : ''}`;
+    return { xff, proto, host, fwd: chain.length > 0 ? chain.map((a, i) => `for=${forwardedNode(a)}${i === 0 ? params : ''}`).join(', ') : undefined };
   }
   const fwd = headerValue(incoming.forwarded);
   const elements = fwd === undefined ? [] : parseForwarded(fwd);
@@ -165,7 +174,7 @@ export function appendForwardingHeaders(
   client: ClientAddress,
   proto: string,
   host: string,
-  via: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for',
+  via: ForwardingHeader = 'x-forwarded-for',
 ): void {
   const peerIp = normaliseIp(peer);
   const prev = client.peerTrusted ? believed(incoming, via) : undefined;
@@ -173,7 +182,7 @@ export function appendForwardingHeaders(
   const prevProto = prev?.proto;
   const prevHost = prev?.host;
   const prevFwd = prev?.fwd;
-  const element = `for=${forwardedNode(peerIp)};proto=${proto};host="${host.replace(/["\\]/g, '')}"`;
+  const element = `for=${forwardedNode(peerIp)};proto=${proto};host=${quotedHost(host)}`;
   out.push(
     'x-forwarded-for',
     prevXff !== undefined && prevXff !== '' ? `${prevXff}, ${peerIp}` : peerIp,
@@ -196,7 +205,7 @@ export function setForwardingHeaders(
   client: ClientAddress,
   proto: string,
   host: string,
-  via: 'x-forwarded-for' | 'forwarded' = 'x-forwarded-for',
+  via: ForwardingHeader = 'x-forwarded-for',
 ): void {
   const list: string[] = [];
   appendForwardingHeaders(list, incoming, peer, client, proto, host, via);

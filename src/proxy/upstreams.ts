@@ -49,16 +49,16 @@ export class UpstreamGroup {
     this.targets = targets;
   }
 
-  /**
-   * Next healthy target not in `exclude`. When every target rests, returns undefined and the
-   * earliest time one comes back.
-   */
   /** Whether any target is up at `now` (nothing is picked, no balancing state moves). */
   anyUp(now: number): boolean {
     for (const t of this.targets) if (t.downUntil <= now) return true;
     return false;
   }
 
+  /**
+   * Next healthy target not in `exclude`. When every target rests, returns undefined and the
+   * earliest time one comes back.
+   */
   pick(now: number, exclude?: ReadonlySet<Target>): { target: Target | undefined; retryAt: number } {
     const ts = this.targets;
     if (this.config.balance === 'weighted') {

@@ -16,8 +16,6 @@ import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup 
 import { evaluate, type Verdict } from '../pipeline/run.ts';
 import { transformHeaders, transformQuery } from '../proxy/transform.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
-import type { Code } from '../errors/catalog.ts';
-import type { Evidence } from '../pipeline/types.ts';
 import { Exchange } from './exchange.ts';
 import { sendProblem } from '../errors/problem.ts';
 import type { Metrics } from './metrics.ts';
@@ -203,26 +201,32 @@ function record(deps: GatewayDeps, x: Exchange): void {
   }
 }
 
+/** Fired when an attempt's response headers are late: aborts it as undici's own timeout would. */
+function onLateResponse(controller: Dispatcher.DispatchController): void {
+  controller.abort(new undiciErrors.HeadersTimeoutError());
+}
+
 /**
  * One upstream attempt as an undici dispatch handler: response headers and body go straight from
  * the upstream socket into the client response (no promise, no intermediate stream per request),
  * with backpressure through pause/resume. An upstream 4xx/5xx is passed through unchanged, marked
  * `x-pinpoint-layer: upstream`, and its first bytes are kept for the call log.
  */
-/** Fired when an attempt's response headers are late: aborts it as undici's own timeout would. */
-function onLateResponse(controller: Dispatcher.DispatchController): void {
-  controller.abort(new undiciErrors.HeadersTimeoutError());
-}
-
 class Attempt implements Dispatcher.DispatchHandler {
   readonly #f: Forwarding;
   readonly #target: Target;
   /**
    * timeouts.response_ms on a native timer. undici's headersTimeout (kept, as a backstop) runs on
    * its coarse timer wheel, which checks about every 500 ms: a 500 ms timeout fired after about
-   * 1,000 ms. A native timer per attempt is cheap (Node keeps one list per duration).
+   * 1,000 ms. A native timer per attempt is cheap (Node keeps one list per duration). Like
+   * undici's, it does not run while the client is still sending the body (undici refreshes its
+   * timer per chunk sent): it starts once the request is complete, so a slow upload is not a
+   * late response.
    */
   #late: NodeJS.Timeout | undefined;
+  /** Set once the final response or an error arrived: a timer armed after that would be stale. */
+  #settled = false;
+  #controller: Dispatcher.DispatchController | undefined;
   #retrying = false;
   #captured: Buffer[] | undefined;
   #capturedBytes = 0;
@@ -234,14 +238,27 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#f.x.upstream = controller;
-    this.#late = setTimeout(onLateResponse, this.#f.group.config.timeouts.response_ms, controller);
+    this.#controller = controller;
+    const body = this.#f.streamedBody;
+    if (body === undefined || body.readableEnded) this.#arm();
+    else body.once('end', () => this.#arm());
+  }
+
+  #arm(): void {
+    if (this.#settled || this.#controller === undefined) return;
+    this.#late = setTimeout(onLateResponse, this.#f.group.config.timeouts.response_ms, this.#controller);
     this.#late.unref();
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    clearTimeout(this.#late);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     const f = this.#f;
     if (statusCode < 200) return; // 1xx informational: the final response follows
-    clearTimeout(this.#late);
+    this.#settle();
     const group = f.group;
     if (statusCode >= 500 && group.config.retries.on_status.includes(statusCode)) {
       const now = Date.now();
@@ -296,7 +313,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    clearTimeout(this.#late);
+    this.#settle();
     this.#f.x.upstream = undefined;
     this.#keepBody();
     this.#f.failed(err, this.#target);
@@ -327,6 +344,12 @@ class Forwarding {
   readonly #body: IncomingMessage | BodyLimit | Buffer | null;
   #tried: Set<Target> | undefined;
 
+  /** The body when it is streamed up as it arrives (not buffered, not absent). */
+  get streamedBody(): IncomingMessage | BodyLimit | undefined {
+    const b = this.#body;
+    return b === null || Buffer.isBuffer(b) ? undefined : b;
+  }
+
   constructor(deps: GatewayDeps, p: Prepared, proto: string) {
     this.deps = deps;
     this.p = p;
@@ -352,21 +375,11 @@ class Forwarding {
     } else this.#body = req;
   }
 
-  /**
-   * Sends the request to the next target. `after` is the failure that made this a retry: when no
-   * target is left to retry on (the one that just failed is now resting), the client gets that
-   * failure (a 504 naming the target and the timeout), not a 503 about resting targets, which
-   * would hide what happened to its own request.
-   */
-  attempt(after?: { readonly code: Code; readonly evidence: Evidence; readonly rule: string }): void {
+  attempt(): void {
     const { x, group } = this;
     const now = Date.now();
     const tried = this.#tried;
     const { target, retryAt } = group.pick(now, tried !== undefined && tried.size < group.targets.length ? tried : undefined);
-    if (target === undefined && after !== undefined) {
-      x.reply(after.code, `upstream:${group.id}`, { evidence: after.evidence, rule: after.rule });
-      return;
-    }
     if (target === undefined) {
       const evidence = { upstream: group.id, retry_at: new Date(retryAt).toISOString() };
       x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: 'every target resting', code: 'UPSTREAM_NO_HEALTHY_TARGET', evidence, us: 0 });
@@ -426,8 +439,10 @@ class Forwarding {
       timeout_ms: code === 'UPSTREAM_CONNECT_TIMEOUT' ? timeouts.connect_ms : code === 'UPSTREAM_RESPONSE_TIMEOUT' ? timeouts.response_ms : null,
     };
     x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: `${target.url}: ${reason}`, code, evidence, us: 0 });
-    if (!res.headersSent && x.attempts < this.maxAttempts) {
-      this.attempt({ code, evidence, rule: `${target.url}: ${reason}` });
+    // As for a retryable status (Attempt.onResponseStart): retry only while a target is up, else
+    // the client gets this failure (a 504 naming the target), not a 503 about resting targets.
+    if (!res.headersSent && x.attempts < this.maxAttempts && group.anyUp(Date.now())) {
+      this.attempt();
       return;
     }
     x.reply(code, `upstream:${group.id}`, { evidence, rule: `${target.url}: ${reason}` });
