@@ -202,27 +202,45 @@ function openLog(v: Values): { store?: SqliteCallLogStore; error?: string; file:
   }
 }
 
+/**
+ * One thing that may have answered a request the log does not have. `cause` is stable for scripts;
+ * `setting` holds the config value the hint rests on (null when the config does not load here, so
+ * the value is unknown rather than guessed); `hint` is the sentence a person reads.
+ */
+export interface InFront {
+  readonly cause: 'proxy_in_front' | 'client' | 'retention' | 'mistyped_id';
+  readonly setting?: { readonly trusted_proxies: readonly string[] } | { readonly retention: string | null } | null;
+  readonly hint: string;
+}
+
 /** What may answer before the gateway sees a request: named from config where it can be. */
-function inFront(v: Values): string[] {
+function inFront(v: Values): InFront[] {
   const c = configSettings(configPath(v));
+  const client: InFront = { cause: 'client', hint: 'the client itself: a request that failed DNS, TLS or a browser CORS check never left it' };
+  const mistyped: InFront = { cause: 'mistyped_id', hint: 'a mistyped id: use the x-request-id header of the response (ids the gateway makes are UUIDv7)' };
   if ('problem' in c) {
     // Without the config, say what could not be read rather than guess its settings.
     return [
-      'a CDN, WAF or load balancer in front of the gateway (trusted_proxies unknown: the config does not load here)',
-      'the client itself: a request that failed DNS, TLS or a browser CORS check never left it',
-      "the call log's retention (unknown: the config does not load here): older calls may have been deleted",
-      'a mistyped id: use the x-request-id header of the response (ids the gateway makes are UUIDv7)',
+      { cause: 'proxy_in_front', setting: null, hint: 'a CDN, WAF or load balancer in front of the gateway (trusted_proxies unknown: the config does not load here)' },
+      client,
+      { cause: 'retention', setting: null, hint: "the call log's retention (unknown: the config does not load here): older calls may have been deleted" },
+      mistyped,
     ];
   }
   const proxies = c.config.trusted_proxies;
-  const retention = c.config.call_log.retention;
+  const retention = c.config.call_log.retention ?? null;
   return [
-    proxies.length > 0
-      ? `the proxies or load balancers in front of the gateway (trusted_proxies: ${proxies.join(', ')}): their own rules, WAF or rate limits answer without forwarding`
-      : 'a CDN, WAF or load balancer in front of the gateway (none is configured in trusted_proxies, so clients seem to reach the gateway directly)',
-    'the client itself: a request that failed DNS, TLS or a browser CORS check never left it',
-    `the call log's retention (${retention ?? 'keep everything'}): older calls have been deleted`,
-    'a mistyped id: use the x-request-id header of the response (ids the gateway makes are UUIDv7)',
+    {
+      cause: 'proxy_in_front',
+      setting: { trusted_proxies: proxies },
+      hint:
+        proxies.length > 0
+          ? `the proxies or load balancers in front of the gateway (trusted_proxies: ${proxies.join(', ')}): their own rules, WAF or rate limits answer without forwarding`
+          : 'a CDN, WAF or load balancer in front of the gateway (none is configured in trusted_proxies, so clients seem to reach the gateway directly)',
+    },
+    client,
+    { cause: 'retention', setting: { retention }, hint: `the call log's retention (${retention ?? 'keep everything'}): older calls have been deleted` },
+    mistyped,
   ];
 }
 
@@ -260,7 +278,7 @@ Exit 1 when the id (or window) has no entry.`,
       if (rows.length === 0) {
         const could = inFront(v);
         if (v.json === true) printJson({ found: false, window, reached_gateway: 0, could_have_answered: could });
-        else process.stderr.write(`${yellow('?')} no request reached this gateway in ${window}. What could have answered instead:\n${could.map((c) => `  - ${c}`).join('\n')}\n`);
+        else process.stderr.write(`${yellow('?')} no request reached this gateway in ${window}. What could have answered instead:\n${could.map((c) => `  - ${c.hint}`).join('\n')}\n`);
         return 1;
       }
       const byOutcome: Record<string, number> = {};
@@ -280,7 +298,7 @@ Exit 1 when the id (or window) has no entry.`,
     if (entry === undefined) {
       const could = inFront(v);
       if (v.json === true) printJson({ found: false, request_id: id, reason: 'not in the call log: it never reached this gateway', could_have_answered: could });
-      else process.stderr.write(`${yellow('?')} request ${id} is not in the call log (${log.file}): it never reached this gateway. What could have answered instead:\n${could.map((c) => `  - ${c}`).join('\n')}\n`);
+      else process.stderr.write(`${yellow('?')} request ${id} is not in the call log (${log.file}): it never reached this gateway. What could have answered instead:\n${could.map((c) => `  - ${c.hint}`).join('\n')}\n`);
       return 1;
     }
     const x = explain(entry);
