@@ -15,6 +15,7 @@
  */
 import type { CompiledConfig } from '../config/compile.ts';
 import type { KeyIndex } from '../credentials/api-keys.ts';
+import type { Digests } from '../credentials/digests.ts';
 import { COMMON_KEY_QUERY, SECRET_HEADERS } from '../credentials/locations.ts';
 import type { Config } from '../config/schema.ts';
 import type { Identity } from '../pipeline/types.ts';
@@ -176,16 +177,20 @@ export interface ReplaySource {
   readonly identity: Identity | undefined;
   /** The body, when a policy buffered it. */
   readonly body: Buffer | undefined;
+  /** The request's credential digests (live traffic): a value a policy already hashed is not hashed again. */
+  readonly digests?: Digests | undefined;
 }
 
 /** Numbers the distinct secret values of one request and remembers what each one was. */
 class Redactor {
   readonly #keys: KeyIndex;
+  readonly #digests: Digests | undefined;
   #seen: Map<string, number> | undefined;
   #keyIds: Map<string, string | null> | undefined;
 
-  constructor(keys: KeyIndex) {
+  constructor(keys: KeyIndex, digests: Digests | undefined) {
     this.#keys = keys;
+    this.#digests = digests;
   }
 
   /** Records what a value is known to be, so it is not hashed again (see buildReplayRecord). */
@@ -208,7 +213,7 @@ class Redactor {
     this.#keyIds ??= new Map();
     let id = this.#keyIds.get(value);
     if (id === undefined) {
-      id = this.#keys.find(value)?.id ?? null;
+      id = this.#keys.find(value, this.#digests)?.id ?? null;
       this.#keyIds.set(value, id);
     }
     return formatPlaceholder(id === null ? { n: this.#n(value) } : { n: this.#n(value), key: id });
@@ -329,7 +334,7 @@ function identityOf(id: Identity | undefined): RecordedIdentity | null {
 export function buildReplayRecord(src: ReplaySource): ReplayRecord | null {
   const plan = planOf(src.config);
   if (!plan.enabled) return null;
-  const r = new Redactor(plan.keys);
+  const r = new Redactor(plan.keys, src.digests);
   const h = src.headers;
   const id = src.identity;
   if (id?.credentialType === 'api-key') {

@@ -6,8 +6,11 @@
  * its timing reveals at most something about a hash, never about a key; the final equality is
  * still checked with `timingSafeEqual`.
  */
-import { hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { ApiKeySpec, ConfigIssue, ConsumerSpec, Identity } from '../pipeline/types.ts';
+import { sha256Hex, sha256HexOf, type Digests } from './digests.ts';
+
+export { sha256Hex };
 
 export interface KeyRecord {
   readonly id: string;
@@ -23,16 +26,6 @@ export interface KeyRecord {
 
 export function sha256(value: string): Buffer {
   return Buffer.from(sha256Hex(value), 'hex');
-}
-
-/**
- * SHA-256 as lowercase hex. One-shot crypto.hash with its default hex output: on Node 24 the
- * 'buffer' output form costs ~1.5 µs a call against ~0.24 µs for hex (measured with 10^6 calls;
- * docs/benchmarks.md), so the hot path hashes to hex and builds a Buffer only for the final
- * constant-time comparison.
- */
-export function sha256Hex(value: string): string {
-  return hash('sha256', value);
 }
 
 /** The form stored in config: `sha256:<hex>`. */
@@ -65,9 +58,12 @@ export class KeyIndex {
     return this.#byHash.get(digest.toString('hex'));
   }
 
-  /** Looks a presented key up; undefined when unknown. */
-  find(presented: string): KeyRecord | undefined {
-    const hex = sha256Hex(presented);
+  /**
+   * Looks a presented key up; undefined when unknown. `digests` is the request's memo (live
+   * traffic), so the replay record naming the same value does not hash it again.
+   */
+  find(presented: string, digests?: Digests): KeyRecord | undefined {
+    const hex = sha256HexOf(presented, digests);
     const rec = this.#byHash.get(hex);
     if (rec === undefined || !timingSafeEqual(rec.hash, Buffer.from(hex, 'hex'))) return undefined;
     return rec;

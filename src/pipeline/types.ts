@@ -7,6 +7,7 @@
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { Code } from '../errors/catalog.ts';
 import type { KeyIndex, KeyRecord } from '../credentials/api-keys.ts';
+import type { Digests } from '../credentials/digests.ts';
 
 /** What a policy may read about a request. Built once per request; never mutated by policies. */
 export interface RequestFacts {
@@ -28,6 +29,12 @@ export interface RequestFacts {
   readonly contentLength: number | undefined;
   /** Wall-clock time of the decision in ms since the epoch (injected so decide stays pure). */
   readonly now: number;
+  /**
+   * The request's memo of credential digests (src/credentials/digests.ts), so policies and the call
+   * log hash each presented value once. Absent where facts are built by hand (tests): each
+   * lookup then hashes.
+   */
+  readonly digests?: Digests | undefined;
 }
 
 /** The caller, once an authentication policy has identified it. */

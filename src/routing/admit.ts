@@ -6,6 +6,7 @@
  */
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import type { Code } from '../errors/catalog.ts';
+import type { Digests } from '../credentials/digests.ts';
 import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
 import type { ClientAddress } from '../proxy/forwarded.ts';
 import { duplicatedSingleton } from '../proxy/headers.ts';
@@ -71,6 +72,7 @@ export function requestFacts(
   client: ClientAddress,
   contentLength: number | undefined,
   now: number,
+  digests?: Digests,
 ): RequestFacts {
   return {
     method: req.method,
@@ -83,6 +85,7 @@ export function requestFacts(
     params,
     contentLength,
     now,
+    digests,
   };
 }
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { buildReplayRecord } from '../calllog/replay-record.ts';
+import { Digests } from '../credentials/digests.ts';
 import type { CallLogEntry } from '../calllog/types.ts';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import { CATALOG, type Code, type Layer } from '../errors/catalog.ts';
@@ -47,6 +48,8 @@ export class Exchange {
   extraHeaders: Readonly<Record<string, string>> | undefined = undefined;
   /** The request body when a policy needed it buffered. */
   bufferedBody: Buffer | undefined = undefined;
+  /** Credential digests the policies computed, reused by the replay record (no second hash). */
+  readonly digests = new Digests();
   #bodyPromise: Promise<Buffer> | undefined;
   /** Set once the exchange has been recorded (its response closed). */
   recorded = false;
@@ -172,6 +175,7 @@ export class Exchange {
         ipSource: this.clientIpSource,
         identity: this.identity,
         body: this.bufferedBody,
+        digests: this.digests,
       });
     } catch {
       return null;

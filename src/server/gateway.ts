@@ -94,7 +94,7 @@ export function prepare(
   const cl = req.headers['content-length'];
   const contentLength = cl === undefined ? undefined : Number(cl);
   if (contentLength !== undefined) x.bytesIn = contentLength;
-  const facts = requestFacts({ method, path, query, host, headers: req.headers }, a.params, client, contentLength, x.ts);
+  const facts = requestFacts({ method, path, query, host, headers: req.headers }, a.params, client, contentLength, x.ts, x.digests);
   const verdict = evaluate(route.plan, facts, route.id, cfg.consumerPolicies, x.trace, {
     body: () => x.readBody(route.maxBufferedBody),
     protocol: route.protocol,

@@ -63,7 +63,7 @@ function findElsewhere(facts: RequestFacts, c: ApiKeyCompiled): { where: string;
  * a closure per request, so live traffic allocates nothing for it.
  */
 function findKey(c: ApiKeyCompiled, ctx: DecisionContext, presented: string): ReturnType<KeyIndex['find']> {
-  return ctx.replay === undefined ? c.keys.find(presented) : ctx.replay.apiKey(presented, c.keys);
+  return ctx.replay === undefined ? c.keys.find(presented, ctx.facts.digests) : ctx.replay.apiKey(presented, c.keys);
 }
 
 export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision {

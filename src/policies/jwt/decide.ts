@@ -171,7 +171,7 @@ export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Prom
   if (ctx.replay !== undefined) return replayed(c, ctx, ctx.replay);
   let cacheKey: string | undefined;
   if (c.verified.enabled) {
-    cacheKey = VerifiedTokens.keyOf(token);
+    cacheKey = VerifiedTokens.keyOf(token, facts.digests);
     const hit = c.verified.get(cacheKey, facts.now);
     if (hit !== undefined) {
       // Same token bytes: same header, signature and claims. Only time moves, so the earlier

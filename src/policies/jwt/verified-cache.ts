@@ -7,7 +7,7 @@
  * an entry lives at most `ttlMs`, so a key removed from the JWKS stops accepting its tokens within
  * that time. `ttlMs` 0 disables the cache.
  */
-import { hash } from 'node:crypto';
+import { sha256HexOf, type Digests } from '../../credentials/digests.ts';
 import { TtlLru } from '../../cache/ttl-lru.ts';
 import type { Allow } from '../../pipeline/types.ts';
 
@@ -40,8 +40,9 @@ export class VerifiedTokens {
     return this.#entries.size;
   }
 
-  static keyOf(token: string): string {
-    return hash('sha256', token, 'base64');
+  /** SHA-256 hex of the token, from the request's memo when it has one (src/credentials/digests.ts). */
+  static keyOf(token: string, digests?: Digests): string {
+    return sha256HexOf(token, digests);
   }
 
   get(key: string, now: number): VerifiedToken | undefined {

@@ -6,7 +6,7 @@
  * The cache, the in-flight map and the introspector are the only state; the clock is
  * `facts.now`, so tests drive time explicitly.
  */
-import { hash } from 'node:crypto';
+import { sha256HexOf } from '../../credentials/digests.ts';
 import type { Decision, DecisionContext, Identity, RequestFacts } from '../../pipeline/types.ts';
 import type { TtlLru } from '../../cache/ttl-lru.ts';
 import type { IntrospectionFailure, IntrospectionResult, Introspector } from './client.ts';
@@ -241,7 +241,7 @@ export function decideIntrospection(c: IntrospectionCompiled, ctx: DecisionConte
     };
   }
   if (ctx.replay !== undefined) return replayed(c, ctx, ctx.replay);
-  const hashHex = hash('sha256', token, 'hex');
+  const hashHex = sha256HexOf(token, facts.digests);
   // A dry run (diagnose / trace) must not change what live traffic sees: peek without touching LRU order.
   const hit = c.cache.get(hashHex, facts.now, !ctx.dryRun);
   if (hit !== undefined) return fromKnown(c, hit, hashHex, true);
