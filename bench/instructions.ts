@@ -12,14 +12,16 @@
  *
  * For each scenario (bench/configs/<name>.yaml, the same configs, requests and pre-flight checks as
  * bench/run.ts): start the gateway under `valgrind --tool=callgrind --instr-atstart=no`, send the
- * warm-up requests uninstrumented (the JIT settles), switch instrumentation on with
+ * warm-up requests uninstrumented (the JIT settles: V8 was still compiling the proxy path 60,000
+ * requests in, so 3,000 left a fifth of bare's count in the optimising compilers, and each count
+ * now says how much of it was compiling), switch instrumentation on with
  * `callgrind_control -i on`, send the counted requests, wait until their call-log rows are written
  * and checkpointed, switch it off, dump, stop, and divide the total by the requests. Requests come
  * from this process (undici, INSTR_CONNECTIONS at a time), outside valgrind.
  *
  * Environment (all optional):
  *   INSTR_SCENARIOS=pinpoint-bare,pinpoint-policies,pinpoint-chain  INSTR_REQUESTS=20000
- *   INSTR_WARMUP=3000  INSTR_CONNECTIONS=10  INSTR_ROUNDS=1  INSTR_START_TIMEOUT=120s
+ *   INSTR_WARMUP=60000  INSTR_CONNECTIONS=10  INSTR_ROUNDS=1  INSTR_START_TIMEOUT=120s
  *   INSTR_UPSTREAM_PORT=19111 INSTR_PORT=19112
  *   INSTR_KEEP_TMP=1 keeps the callgrind files (cg-<scenario>-r<round>.<pid>.1 holds the counted
  *   part): `callgrind_annotate FILE` shows which functions the instructions went to.
@@ -74,7 +76,7 @@ const CONFIG: Record<ScenarioId, string> = { 'pinpoint-bare': 'bare.yaml', 'pinp
 const settings = {
   scenarios: envList<ScenarioId>('INSTR_SCENARIOS', SCENARIOS, SCENARIOS),
   requests: envInt('INSTR_REQUESTS', 20_000, 100, 1_000_000),
-  warmup: envInt('INSTR_WARMUP', 3000, 0, 1_000_000),
+  warmup: envInt('INSTR_WARMUP', 60_000, 0, 1_000_000),
   connections: envInt('INSTR_CONNECTIONS', 10, 1, 256),
   rounds: envInt('INSTR_ROUNDS', 1, 1, 20),
   startTimeoutSec: parseSeconds(process.env.INSTR_START_TIMEOUT || '120s', 'INSTR_START_TIMEOUT'),
@@ -127,14 +129,43 @@ function totalInstructions(dir: string, prefix: string): number {
   return sum;
 }
 
+/** Above this share of a count in V8's optimising compilers, the warm-up was too short to trust it. */
+const COMPILE_SHARE_WARN = 0.05;
+
+/**
+ * The share of the instructions in `dir`/`prefix`* spent in V8's optimising compilers (TurboFan,
+ * Turboshaft, Maglev), from callgrind_annotate's per-function totals: code still being compiled
+ * is warm-up, not the cost of a request. Null when callgrind_annotate cannot read the files.
+ */
+function compileShare(dir: string, prefix: string): number | null {
+  // The counted part is in `<prefix><pid>.<n>` (callgrind_control -d); `<prefix><pid>` is the
+  // uninstrumented rest, written at exit. callgrind_annotate reads one data file per call.
+  const files = readdirSync(dir).filter((f) => f.startsWith(prefix) && /\.\d+\.\d+$/.test(f));
+  let total = 0;
+  let compiling = 0;
+  for (const f of files) {
+    const r = spawnSync('callgrind_annotate', ['--threshold=100', join(dir, f)], { encoding: 'utf8', timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
+    if (r.status !== 0) return null;
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\s*([\d,]+) \([\s\d.]+%\)\s+(.*)$/.exec(line);
+      if (m === null) continue;
+      const n = Number((m[1] as string).replaceAll(',', ''));
+      const fn = m[2] as string;
+      if (fn.includes('PROGRAM TOTALS')) total += n;
+      else if (/v8::internal::(compiler|maglev)::/.test(fn)) compiling += n;
+    }
+  }
+  return total > 0 ? compiling / total : null;
+}
+
 async function waitExit(m: Managed, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!m.exited && Date.now() < deadline) await sleep(100);
   if (!m.exited) signalGroup(m, 'SIGKILL');
 }
 
-/** One count: instructions per request of `id`, with a fresh gateway under callgrind. */
-async function count(id: ScenarioId, round: number, tmp: string, port: number, upstreamPort: number): Promise<number> {
+/** One count: instructions per request of `id`, with a fresh gateway under callgrind, and the share spent compiling. */
+async function count(id: ScenarioId, round: number, tmp: string, port: number, upstreamPort: number): Promise<{ perRequest: number; compiling: number | null }> {
   const source = join(BENCH_DIR, 'configs', CONFIG[id]);
   const auth = id === 'pinpoint-chain' ? await chainCredentials(source, 24 * 3600) : null;
   const config = writePinpointConfig(source, tmp, `${id}-r${round}`, port, upstreamPort);
@@ -172,7 +203,7 @@ async function count(id: ScenarioId, round: number, tmp: string, port: number, u
     signalGroup(m, 'SIGINT');
     await waitExit(m, 30_000);
   }
-  return totalInstructions(tmp, prefix) / settings.requests;
+  return { perRequest: totalInstructions(tmp, prefix) / settings.requests, compiling: compileShare(tmp, prefix) };
 }
 
 async function main(): Promise<number> {
@@ -204,9 +235,13 @@ async function main(): Promise<number> {
       for (const id of settings.scenarios) {
         if (abort.signal.aborted) break;
         try {
-          const perRequest = await count(id, round, tmp, port, upstreamPort);
+          const { perRequest, compiling } = await count(id, round, tmp, port, upstreamPort);
           counts.get(id)?.push(perRequest);
-          log(`round ${round}: ${id.padEnd(18)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request`);
+          const share = compiling === null ? 'compiling: unknown' : `${(compiling * 100).toFixed(1)} % of it compiling`;
+          log(`round ${round}: ${id.padEnd(18)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request (${share})`);
+          if (compiling !== null && compiling > COMPILE_SHARE_WARN) {
+            log(`  ⚠ more than ${COMPILE_SHARE_WARN * 100} % in V8's optimising compilers: the JIT had not settled; raise INSTR_WARMUP (now ${settings.warmup})`);
+          }
         } catch (err) {
           failed = true;
           log(`round ${round}: ${id}: not counted: ${errorText(err)}`);
