@@ -15,7 +15,7 @@
  *
  * Not part of the gateway and not shipped: it lives in bench/ only.
  */
-import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
 
 const [portArg, upstreamArg] = process.argv.slice(2);
@@ -31,17 +31,9 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trai
 
 const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 128, pipelining: 1 });
 
-function upHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
+/** The end-to-end fields of a header object, either way (requests up, responses down). */
+function endToEnd(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const name in h) {
-    const v = h[name];
-    if (v !== undefined && !HOP.has(name)) out[name] = v;
-  }
-  return out;
-}
-
-function downHeaders(h: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
   for (const name in h) {
     const v = h[name];
     if (v !== undefined && !HOP.has(name)) out[name] = v;
@@ -52,9 +44,9 @@ function downHeaders(h: Record<string, string | string[] | undefined>): Outgoing
 const server = createServer((req, res) => {
   pool
     .stream(
-      { method: req.method ?? 'GET', path: req.url ?? '/', headers: upHeaders(req.headers), body: req.method === 'GET' || req.method === 'HEAD' ? null : req },
+      { method: req.method ?? 'GET', path: req.url ?? '/', headers: endToEnd(req.headers), body: req.method === 'GET' || req.method === 'HEAD' ? null : req },
       ({ statusCode, headers }) => {
-        res.writeHead(statusCode, downHeaders(headers));
+        res.writeHead(statusCode, endToEnd(headers));
         // The Node response is the sink undici writes the body into.
         return res;
       },

@@ -13,7 +13,7 @@ import { pino, type Logger } from 'pino';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
 import { callLogPathOf } from '../config/compile.ts';
 import type { Config } from '../config/schema.ts';
-import { loadConfigFile, parseConfigText } from '../config/load.ts';
+import { loadConfigFile } from '../config/load.ts';
 import { hashKey } from '../credentials/api-keys.ts';
 import { hashPasswordCommand } from '../credentials/password.ts';
 import { startDemoUpstream } from '../demo/upstream.ts';
@@ -180,9 +180,8 @@ Exit 0 when valid, 1 with every problem listed (path: message).`,
 function configSettings(cfgFile: string): { config: Config } | { problem: string } {
   const r = loadConfigFile(cfgFile);
   if (r.ok) return { config: r.compiled.source };
-  const parsed = existsSync(cfgFile) ? parseConfigText(readFileSync(cfgFile, 'utf8'), cfgFile) : undefined;
-  if (parsed?.config !== undefined) return { config: parsed.config };
-  const first = (parsed?.issues ?? r.issues)[0];
+  if (r.settings !== undefined) return { config: r.settings };
+  const first = r.issues[0];
   return { problem: first !== undefined ? `${first.path}: ${first.message}` : 'unknown problem' };
 }
 
@@ -267,9 +266,7 @@ Exit 1 when the id (or window) has no entry.`,
     }
     const log = openLog(v);
     if (log.store === undefined) {
-      if (v.json === true) printJson({ found: false, request_id: id ?? null, error: log.error });
-      else process.stderr.write(`pinpoint explain: ${log.error ?? ''}\n`);
-      return 3;
+      return fail(v, 'explain', log.error ?? '', 3);
     }
     if (id === undefined) {
       const rows = log.store.query({ ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit: 1000 });

@@ -13,7 +13,16 @@ import { validate } from './validate.ts';
 
 export type LoadResult =
   | { readonly ok: true; readonly compiled: CompiledConfig }
-  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+  | {
+      readonly ok: false;
+      readonly issues: readonly ConfigIssue[];
+      /**
+       * The settings, defaults filled, when the file passed the schema but did not compile here
+       * (an unset \${env:…}, a key file only the gateway's host has): commands that only read
+       * settings (the call log's path, retention) can still use them.
+       */
+      readonly settings?: Config;
+    };
 
 /** Parses and validates YAML text; `name` is used in messages (a file path). */
 export function parseConfigText(text: string, name: string): { config?: Config; issues: ConfigIssue[] } {
@@ -65,7 +74,7 @@ export function loadConfigText(
   try {
     return { ok: true, compiled: compileConfig(parsed.config, opts) };
   } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, issues: err.issues };
+    if (err instanceof ConfigError) return { ok: false, issues: err.issues, settings: parsed.config };
     throw err;
   }
 }

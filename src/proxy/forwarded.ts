@@ -125,11 +125,14 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 
 /** What the trusted proxies before us said, from the header they manage. */
 interface Prior {
-  xff: string | undefined;
-  proto: string | undefined;
-  host: string | undefined;
-  fwd: string | undefined;
+  readonly xff: string | undefined;
+  readonly proto: string | undefined;
+  readonly host: string | undefined;
+  readonly fwd: string | undefined;
 }
+
+/** A peer that is not a trusted proxy: nothing it sent about earlier hops is passed on. */
+const NOTHING_BELIEVED: Prior = Object.freeze({ xff: undefined, proto: undefined, host: undefined, fwd: undefined });
 
 /**
  * Only the header the trusted proxies manage (`via`) is believed; the other one came from the
@@ -177,11 +180,7 @@ export function appendForwardingHeaders(
   via: ForwardingHeader = 'x-forwarded-for',
 ): void {
   const peerIp = normaliseIp(peer);
-  const prev = client.peerTrusted ? believed(incoming, via) : undefined;
-  const prevXff = prev?.xff;
-  const prevProto = prev?.proto;
-  const prevHost = prev?.host;
-  const prevFwd = prev?.fwd;
+  const { xff: prevXff, proto: prevProto, host: prevHost, fwd: prevFwd } = client.peerTrusted ? believed(incoming, via) : NOTHING_BELIEVED;
   const element = `for=${forwardedNode(peerIp)};proto=${proto};host=${quotedHost(host)}`;
   out.push(
     'x-forwarded-for',

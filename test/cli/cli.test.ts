@@ -213,6 +213,7 @@ void describe('pinpoint hash-key and errors', () => {
       { args: ['hash-key', '--json'], input: '', code: 2, command: 'hash-key' },
       { args: ['hash-password', '--json'], input: '', code: 2, command: 'hash-password' },
       { args: ['explain', '--json'], code: 2, command: 'explain' },
+      { args: ['explain', '01900000-0000-7000-8000-000000000000', '--db', path.join(tmpdir(), 'pinpoint-no-such-log.db'), '--json'], code: 3, command: 'explain' },
       { args: ['logs', '--limit', 'many', '--json'], code: 2, command: 'logs' },
       { args: ['diagnose', '--config', 'examples/demo/pinpoint.yaml', '--json'], code: 2, command: 'diagnose' },
       { args: ['monitor-report', '--limit', '0', '--json'], code: 2, command: 'monitor-report' },
