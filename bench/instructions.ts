@@ -20,7 +20,7 @@
  * from this process (undici, INSTR_CONNECTIONS at a time), outside valgrind.
  *
  * Environment (all optional):
- *   INSTR_SCENARIOS=pinpoint-bare,pinpoint-policies,pinpoint-chain  INSTR_REQUESTS=20000
+ *   INSTR_SCENARIOS=pinpoint-bare,pinpoint-policies,pinpoint-policies-nolog,pinpoint-chain  INSTR_REQUESTS=20000
  *   INSTR_WARMUP=60000  INSTR_CONNECTIONS=10  INSTR_ROUNDS=1  INSTR_START_TIMEOUT=120s
  *   INSTR_UPSTREAM_PORT=19111 INSTR_PORT=19112
  *   INSTR_KEEP_TMP=1 keeps the callgrind files (cg-<scenario>-r<round>.<pid>.1 holds the counted
@@ -69,9 +69,14 @@ import {
   type ChainAuth,
 } from './scenarios.ts';
 
-const SCENARIOS = ['pinpoint-bare', 'pinpoint-policies', 'pinpoint-chain'] as const;
+const SCENARIOS = ['pinpoint-bare', 'pinpoint-policies', 'pinpoint-policies-nolog', 'pinpoint-chain'] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
-const CONFIG: Record<ScenarioId, string> = { 'pinpoint-bare': 'bare.yaml', 'pinpoint-policies': 'policies.yaml', 'pinpoint-chain': 'chain.yaml' };
+const CONFIG: Record<ScenarioId, string> = {
+  'pinpoint-bare': 'bare.yaml',
+  'pinpoint-policies': 'policies.yaml',
+  'pinpoint-policies-nolog': 'policies-nolog.yaml',
+  'pinpoint-chain': 'chain.yaml',
+};
 
 const settings = {
   scenarios: envList<ScenarioId>('INSTR_SCENARIOS', SCENARIOS, SCENARIOS),

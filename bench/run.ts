@@ -8,6 +8,8 @@
  *                      what Node itself costs on this machine, with nothing a gateway adds
  *   pinpoint-bare      the gateway with one route and nothing else (bench/configs/bare.yaml)
  *   pinpoint-policies  the gateway with api-key + ip-rules + call log (bench/configs/policies.yaml)
+ *   pinpoint-policies-nolog  the same without the call log (bench/configs/policies-nolog.yaml): not a
+ *                      target; it splits what the two policies cost from what the call log costs
  *   pinpoint-chain     the gateway with the full access-policy chain: cors, api-key, jwt, rbac,
  *                      rate-limit, openapi-validate, and the call log (bench/configs/chain.yaml);
  *                      its requests also carry a pre-signed HS256 bearer token and an Origin
@@ -25,7 +27,7 @@
  * Environment (all optional):
  *   BENCH_DURATION=10s  BENCH_ROUNDS=3  BENCH_WARMUP=2s (per scenario, before round 1; 0 = none)
  *   BENCH_CONNECTIONS=50  BENCH_THREADS=1  BENCH_METHODS=POST (or POST,GET)
- *   BENCH_SCENARIOS=direct,nginx,node-floor,pinpoint-bare,pinpoint-policies,pinpoint-chain
+ *   BENCH_SCENARIOS=direct,nginx,node-floor,pinpoint-bare,pinpoint-policies,pinpoint-policies-nolog,pinpoint-chain
  *   BENCH_UPSTREAM_PORT=19101 BENCH_NGINX_PORT=19080 BENCH_BARE_PORT=19081 BENCH_POLICIES_PORT=19082
  *   BENCH_CHAIN_PORT=19083 BENCH_FLOOR_PORT=19084
  *     (a default port that is taken is replaced by the next free one; an explicit one must be free)
@@ -102,7 +104,7 @@ import {
 const LUA_SCRIPT = join(BENCH_DIR, 'post-1k.lua');
 
 
-const SCENARIO_IDS = ['direct', 'nginx', 'node-floor', 'pinpoint-bare', 'pinpoint-policies', 'pinpoint-chain'] as const;
+const SCENARIO_IDS = ['direct', 'nginx', 'node-floor', 'pinpoint-bare', 'pinpoint-policies', 'pinpoint-policies-nolog', 'pinpoint-chain'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 const TARGETS = [
@@ -289,10 +291,12 @@ async function main(): Promise<number> {
     'pinpoint-policies': await choosePort('BENCH_POLICIES_PORT', 19082, taken),
     'pinpoint-chain': await choosePort('BENCH_CHAIN_PORT', 19083, taken),
     'node-floor': await choosePort('BENCH_FLOOR_PORT', 19084, taken),
+    'pinpoint-policies-nolog': await choosePort('BENCH_POLICIES_NOLOG_PORT', 19085, taken),
   };
   log(
     `ports: upstream ${ports.upstream}, nginx ${ports.nginx}, pinpoint-bare ${ports['pinpoint-bare']}, ` +
-      `pinpoint-policies ${ports['pinpoint-policies']}, pinpoint-chain ${ports['pinpoint-chain']}, node-floor ${ports['node-floor']}`,
+      `pinpoint-policies ${ports['pinpoint-policies']}, pinpoint-policies-nolog ${ports['pinpoint-policies-nolog']}, ` +
+      `pinpoint-chain ${ports['pinpoint-chain']}, node-floor ${ports['node-floor']}`,
   );
 
   const tmp = makeTmp('pinpoint-bench-');
@@ -344,8 +348,9 @@ async function main(): Promise<number> {
           await waitReady(sc.proxy, sc.port, READY);
         } else if (id === 'pinpoint-bare') {
           sc.proxy = await startPinpointScenario(id, join(BENCH_DIR, 'configs', 'bare.yaml'), tmp, sc.port, ports.upstream);
-        } else if (id === 'pinpoint-policies') {
-          sc.proxy = await startPinpointScenario(id, join(BENCH_DIR, 'configs', 'policies.yaml'), tmp, sc.port, ports.upstream);
+        } else if (id === 'pinpoint-policies' || id === 'pinpoint-policies-nolog') {
+          const file = id === 'pinpoint-policies' ? 'policies.yaml' : 'policies-nolog.yaml';
+          sc.proxy = await startPinpointScenario(id, join(BENCH_DIR, 'configs', file), tmp, sc.port, ports.upstream);
         } else if (id === 'pinpoint-chain') {
           const config = join(BENCH_DIR, 'configs', 'chain.yaml');
           // The token outlives the hard limit, so it cannot expire mid-run.
