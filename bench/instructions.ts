@@ -78,6 +78,9 @@ const CONFIG: Record<ScenarioId, string> = {
   'pinpoint-chain': 'chain.yaml',
 };
 
+/** Width of the scenario column in the per-round lines. */
+const ID_WIDTH = Math.max(...SCENARIOS.map((s) => s.length));
+
 const settings = {
   scenarios: envList<ScenarioId>('INSTR_SCENARIOS', SCENARIOS, SCENARIOS),
   requests: envInt('INSTR_REQUESTS', 20_000, 100, 1_000_000),
@@ -243,7 +246,7 @@ async function main(): Promise<number> {
           const { perRequest, compiling } = await count(id, round, tmp, port, upstreamPort);
           counts.get(id)?.push(perRequest);
           const share = compiling === null ? 'compiling: unknown' : `${(compiling * 100).toFixed(1)} % of it compiling`;
-          log(`round ${round}: ${id.padEnd(18)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request (${share})`);
+          log(`round ${round}: ${id.padEnd(ID_WIDTH)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request (${share})`);
           if (compiling !== null && compiling > COMPILE_SHARE_WARN) {
             log(`  ⚠ more than ${COMPILE_SHARE_WARN * 100} % in V8's optimising compilers: the JIT had not settled; raise INSTR_WARMUP (now ${settings.warmup})`);
           }

@@ -212,6 +212,11 @@ export interface InFront {
   readonly hint: string;
 }
 
+/** The hints as the lines `explain` prints under "What could have answered instead". */
+function hintLines(could: readonly InFront[]): string {
+  return could.map((c) => `  - ${c.hint}`).join('\n');
+}
+
 /** What may answer before the gateway sees a request: named from config where it can be. */
 function inFront(v: Values): InFront[] {
   const c = configSettings(configPath(v));
@@ -275,7 +280,7 @@ Exit 1 when the id (or window) has no entry.`,
       if (rows.length === 0) {
         const could = inFront(v);
         if (v.json === true) printJson({ found: false, window, reached_gateway: 0, could_have_answered: could });
-        else process.stderr.write(`${yellow('?')} no request reached this gateway in ${window}. What could have answered instead:\n${could.map((c) => `  - ${c.hint}`).join('\n')}\n`);
+        else process.stderr.write(`${yellow('?')} no request reached this gateway in ${window}. What could have answered instead:\n${hintLines(could)}\n`);
         return 1;
       }
       const byOutcome: Record<string, number> = {};
@@ -295,7 +300,7 @@ Exit 1 when the id (or window) has no entry.`,
     if (entry === undefined) {
       const could = inFront(v);
       if (v.json === true) printJson({ found: false, request_id: id, reason: 'not in the call log: it never reached this gateway', could_have_answered: could });
-      else process.stderr.write(`${yellow('?')} request ${id} is not in the call log (${log.file}): it never reached this gateway. What could have answered instead:\n${could.map((c) => `  - ${c.hint}`).join('\n')}\n`);
+      else process.stderr.write(`${yellow('?')} request ${id} is not in the call log (${log.file}): it never reached this gateway. What could have answered instead:\n${hintLines(could)}\n`);
       return 1;
     }
     const x = explain(entry);

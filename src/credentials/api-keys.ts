@@ -10,8 +10,6 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ApiKeySpec, ConfigIssue, ConsumerSpec, Identity } from '../pipeline/types.ts';
 import { sha256Hex, sha256HexOf, type Digests } from './digests.ts';
 
-export { sha256Hex };
-
 export interface KeyRecord {
   readonly id: string;
   readonly consumer: string;

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildReplayRecord } from '../calllog/replay-record.ts';
 import { loadConfigText } from '../config/load.ts';
-import { hashKey, sha256Hex } from './api-keys.ts';
-import { Digests, sha256HexOf } from './digests.ts';
+import { hashKey } from './api-keys.ts';
+import { Digests, sha256Hex, sha256HexOf } from './digests.ts';
 
 const KEY = 'pp_digest_key_0123456789abcdef';
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW5vdC1jaGVja2VkLWhlcmU';
