@@ -6,8 +6,8 @@
  * between machines (docs/benchmarks.md), so two builds measured on different days cannot be
  * compared by req/s. An instruction count does not move with the host: the same build, config and
  * requests count the same within about 3 % (garbage collection timing is most of that spread).
- * It counts user-space instructions only, of every thread of the gateway (the call-log checkpoint
- * thread included); the kernel's share (sockets, file writes) is not in it, so it complements the
+ * It counts user-space instructions only, of every thread of the gateway (the call-log and
+ * checkpoint threads included), and of the request thread apart (`--separate-threads=yes`); the kernel's share (sockets, file writes) is not in it, so it complements the
  * req/s benchmark rather than replacing it.
  *
  * For each scenario (bench/configs/<name>.yaml, the same configs, requests and pre-flight checks as
@@ -23,8 +23,8 @@
  *   INSTR_SCENARIOS=pinpoint-bare,pinpoint-policies,pinpoint-policies-nolog,pinpoint-chain  INSTR_REQUESTS=20000
  *   INSTR_WARMUP=60000  INSTR_CONNECTIONS=10  INSTR_ROUNDS=1  INSTR_START_TIMEOUT=120s
  *   INSTR_UPSTREAM_PORT=19111 INSTR_PORT=19112
- *   INSTR_KEEP_TMP=1 keeps the callgrind files (cg-<scenario>-r<round>.<pid>.1 holds the counted
- *   part): `callgrind_annotate FILE` shows which functions the instructions went to.
+ *   INSTR_KEEP_TMP=1 keeps the callgrind files (cg-<scenario>-r<round>.<pid>.1-<thread> hold the
+ *   counted part, 01 is the request thread): `callgrind_annotate FILE` shows which functions the instructions went to.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -126,15 +126,23 @@ function callgrindControl(args: string[], pid: number): void {
   if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} ${pid}: ${r.stderr || r.stdout}`);
 }
 
-/** The sum of `totals:` over the callgrind files whose names start with `prefix`. */
-function totalInstructions(dir: string, prefix: string): number {
-  let sum = 0;
+/**
+ * The sum of `totals:` over the callgrind files whose names start with `prefix`: of all threads,
+ * and of the request thread alone. With --separate-threads=yes each thread has its own file,
+ * `<prefix><pid>.<dump>-<thread>`; valgrind numbers threads from 1 in creation order, so 01 is the
+ * main thread, the one that serves requests.
+ */
+function totalInstructions(dir: string, prefix: string): { all: number; request: number } {
+  let all = 0;
+  let request = 0;
   for (const f of readdirSync(dir)) {
     if (!f.startsWith(prefix)) continue;
     const m = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
-    if (m) sum += Number(m[1]);
+    if (!m) continue;
+    all += Number(m[1]);
+    if (f.endsWith('-01')) request += Number(m[1]);
   }
-  return sum;
+  return { all, request };
 }
 
 /** Above this share of a count in V8's optimising compilers, the warm-up was too short to trust it. */
@@ -146,9 +154,9 @@ const COMPILE_SHARE_WARN = 0.05;
  * is warm-up, not the cost of a request. Null when callgrind_annotate cannot read the files.
  */
 function compileShare(dir: string, prefix: string): number | null {
-  // The counted part is in `<prefix><pid>.<n>` (callgrind_control -d); `<prefix><pid>` is the
-  // uninstrumented rest, written at exit. callgrind_annotate reads one data file per call.
-  const files = readdirSync(dir).filter((f) => f.startsWith(prefix) && /\.\d+\.\d+$/.test(f));
+  // The counted part is in `<prefix><pid>.<n>-<thread>` (callgrind_control -d); `<prefix><pid>-<thread>`
+  // is the uninstrumented rest, written at exit. callgrind_annotate reads one data file per call.
+  const files = readdirSync(dir).filter((f) => f.startsWith(prefix) && /\.\d+\.\d+-\d+$/.test(f));
   let total = 0;
   let compiling = 0;
   for (const f of files) {
@@ -173,7 +181,7 @@ async function waitExit(m: Managed, ms: number): Promise<void> {
 }
 
 /** One count: instructions per request of `id`, with a fresh gateway under callgrind, and the share spent compiling. */
-async function count(id: ScenarioId, round: number, tmp: string, port: number, upstreamPort: number): Promise<{ perRequest: number; compiling: number | null }> {
+async function count(id: ScenarioId, round: number, tmp: string, port: number, upstreamPort: number): Promise<{ perRequest: number; requestThread: number; compiling: number | null }> {
   const source = join(BENCH_DIR, 'configs', CONFIG[id]);
   const auth = id === 'pinpoint-chain' ? await chainCredentials(source, 24 * 3600) : null;
   const config = writePinpointConfig(source, tmp, `${id}-r${round}`, port, upstreamPort);
@@ -181,7 +189,7 @@ async function count(id: ScenarioId, round: number, tmp: string, port: number, u
   const m = startProcess(
     id,
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(tmp, `${prefix}%p`)}`, process.execPath, PINPOINT_BIN, 'start', '--config', config, '--port', String(port)],
+    ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(tmp, `${prefix}%p`)}`, process.execPath, PINPOINT_BIN, 'start', '--config', config, '--port', String(port)],
     null,
     join(tmp, `${id}-r${round}.out`),
     ROOT,
@@ -211,7 +219,8 @@ async function count(id: ScenarioId, round: number, tmp: string, port: number, u
     signalGroup(m, 'SIGINT');
     await waitExit(m, 30_000);
   }
-  return { perRequest: totalInstructions(tmp, prefix) / settings.requests, compiling: compileShare(tmp, prefix) };
+  const total = totalInstructions(tmp, prefix);
+  return { perRequest: total.all / settings.requests, requestThread: total.request / settings.requests, compiling: compileShare(tmp, prefix) };
 }
 
 async function main(): Promise<number> {
@@ -226,6 +235,7 @@ async function main(): Promise<number> {
   const port = await choosePort('INSTR_PORT', 19112, taken);
   const tmp = makeTmp('pinpoint-instructions-');
   const counts = new Map<ScenarioId, number[]>(settings.scenarios.map((s) => [s, []]));
+  const onRequestThread = new Map<ScenarioId, number[]>(settings.scenarios.map((s) => [s, []]));
   let failed = false;
   try {
     await startNginx({
@@ -243,10 +253,11 @@ async function main(): Promise<number> {
       for (const id of settings.scenarios) {
         if (abort.signal.aborted) break;
         try {
-          const { perRequest, compiling } = await count(id, round, tmp, port, upstreamPort);
+          const { perRequest, requestThread, compiling } = await count(id, round, tmp, port, upstreamPort);
           counts.get(id)?.push(perRequest);
+          onRequestThread.get(id)?.push(requestThread);
           const share = compiling === null ? 'compiling: unknown' : `${(compiling * 100).toFixed(1)} % of it compiling`;
-          log(`round ${round}: ${id.padEnd(ID_WIDTH)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request (${share})`);
+          log(`round ${round}: ${id.padEnd(ID_WIDTH)} ${Math.round(perRequest).toLocaleString('en-US')} instructions/request, ${Math.round(requestThread).toLocaleString('en-US')} on the request thread (${share})`);
           if (compiling !== null && compiling > COMPILE_SHARE_WARN) {
             log(`  ⚠ more than ${COMPILE_SHARE_WARN * 100} % in V8's optimising compilers: the JIT had not settled; raise INSTR_WARMUP (now ${settings.warmup})`);
           }
@@ -260,16 +271,21 @@ async function main(): Promise<number> {
     removeTmp(tmp, process.env.INSTR_KEEP_TMP === '1');
   }
   const bare = median(counts.get('pinpoint-bare') ?? []);
+  const bareThread = median(onRequestThread.get('pinpoint-bare') ?? []);
+  const cell = (v: number | null): string => (v === null ? '–' : Math.round(v).toLocaleString('en-US'));
+  const ratio = (b: number | null, v: number | null): string => (v === null || b === null ? '–' : (b / v).toFixed(2));
   log(`\nMedian of ${settings.rounds} round(s):`);
   printTable(
-    ['scenario', 'instructions/request', '÷ pinpoint-bare'],
+    ['scenario', 'instructions/request, all threads', '÷ pinpoint-bare', 'on the request thread', '÷ pinpoint-bare'],
     settings.scenarios.map((id) => {
       const v = median(counts.get(id) ?? []);
-      return [id, v === null ? '–' : Math.round(v).toLocaleString('en-US'), v === null || bare === null ? '–' : (bare / v).toFixed(2)];
+      const t = median(onRequestThread.get(id) ?? []);
+      return [id, cell(v), ratio(bare, v), cell(t), ratio(bareThread, t)];
     }),
     1,
   );
   log("(÷ pinpoint-bare: bare's count over the scenario's. Not a throughput ratio: the kernel's work, cache misses and waiting are not in a count.)");
+  log('(All threads: the call-log thread, the checkpoint thread, V8 and libuv helpers included. Request thread: the main thread alone.)');
   return failed ? 1 : 0;
 }
 

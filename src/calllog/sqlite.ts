@@ -135,7 +135,7 @@ const MIGRATIONS: readonly (string | ((db: DatabaseSync) => void))[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Column order shared by INSERT and SELECT; keep in step with toParams/fromRow. */
+/** Column order shared by INSERT and SELECT; keep in step with entryParams/fromRow. */
 const COLUMNS = [
   'ts',
   'request_id',
@@ -257,6 +257,8 @@ export interface SqliteCallLogStoreOptions {
   readonly onCheckpointError?: (message: string) => void;
   /** Rows per multi-row INSERT (default {@link ROWS_PER_INSERT}); 1 is one statement per row. */
   readonly rowsPerInsert?: number;
+  /** How long a statement waits for another connection's lock (default {@link BUSY_TIMEOUT_MS}). */
+  readonly busyTimeoutMs?: number;
 }
 
 function insertSql(rows: number): string {
@@ -264,11 +266,16 @@ function insertSql(rows: number): string {
   return `INSERT INTO calls (${COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`;
 }
 
-function toParams(e: CallLogEntry): SQLInputValue[] {
+/** One entry's row values in {@link COLUMNS} order (the trace and replay record as JSON text). */
+export function entryParams(e: CallLogEntry): SQLInputValue[] {
   const out: SQLInputValue[] = [];
   appendParams(out, e);
   return out;
 }
+
+/** Positions of the two JSON columns in a row of {@link entryParams}. */
+export const TRACE_COLUMN = COLUMNS.indexOf('trace');
+export const REPLAY_COLUMN = COLUMNS.indexOf('replay');
 
 /** Appends one entry's values to `out`, in {@link COLUMNS} order. */
 function appendParams(out: SQLInputValue[], e: CallLogEntry): void {
@@ -386,6 +393,7 @@ export class SqliteCallLogStore implements CallLogStore {
   /** `#rowsPerInsert` rows at once. */
   readonly #insertMany: StatementSync;
   readonly #rowsPerInsert: number;
+  readonly #busyTimeoutMs: number;
   readonly #deleteChunk: StatementSync;
   /** Prepared SELECTs keyed by which filters are present (at most 2^9 shapes). */
   readonly #queries = new Map<string, StatementSync>();
@@ -402,6 +410,9 @@ export class SqliteCallLogStore implements CallLogStore {
       throw new RangeError(`call log: rowsPerInsert must be an integer within 1..${MAX_ROWS_PER_INSERT}, got ${rowsPerInsert}`);
     }
     this.#rowsPerInsert = rowsPerInsert;
+    const busyTimeoutMs = opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
+    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new RangeError(`call log: busyTimeoutMs must be an integer >= 0, got ${busyTimeoutMs}`);
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.path = path;
     this.#onCheckpointError = opts.onCheckpointError ?? ((m) => process.emitWarning(`call log ${path}: ${m}`));
     let db: DatabaseSync | undefined;
@@ -409,8 +420,8 @@ export class SqliteCallLogStore implements CallLogStore {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       // The `timeout` option sets the busy timeout before the first statement runs, so even the
       // journal_mode and migration statements below wait for a lock held by another worker.
-      db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
-      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db = new DatabaseSync(path, { timeout: busyTimeoutMs });
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
       // Only a new, empty file takes a page size (an existing one keeps its own until VACUUM), and
       // it must be set before WAL mode is: https://www.sqlite.org/pragma.html#pragma_page_size.
       db.exec(`PRAGMA page_size = ${PAGE_SIZE}`);
@@ -437,19 +448,38 @@ export class SqliteCallLogStore implements CallLogStore {
   }
 
   insertBatch(entries: readonly CallLogEntry[]): void {
-    if (entries.length === 0) return;
+    this.#insertRows(entries.length, (out, i) => appendParams(out, entries[i] as CallLogEntry));
+  }
+
+  /**
+   * Writes rows already in {@link COLUMNS} order, as {@link entryParams} makes them: the log
+   * thread receives rows encoded, not entries (./log-thread.ts).
+   */
+  insertParamRows(rows: readonly (readonly SQLInputValue[])[]): void {
+    this.#insertRows(rows.length, (out, i) => {
+      for (const v of rows[i] as readonly SQLInputValue[]) out.push(v);
+    });
+  }
+
+  /** One transaction for `n` rows; `fill(out, i)` appends row i's values to `out`. */
+  #insertRows(n: number, fill: (out: SQLInputValue[], i: number) => void): void {
+    if (n === 0) return;
     if (this.#checkpointer === undefined && this.path !== ':memory:') this.#startCheckpoints();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       const params: SQLInputValue[] = [];
       let i = 0;
       const k = this.#rowsPerInsert;
-      for (; k > 1 && i + k <= entries.length; i += k) {
+      for (; k > 1 && i + k <= n; i += k) {
         params.length = 0;
-        for (let j = i; j < i + k; j++) appendParams(params, entries[j] as CallLogEntry);
+        for (let j = i; j < i + k; j++) fill(params, j);
         this.#insertMany.run(...params);
       }
-      for (; i < entries.length; i++) this.#insert.run(...toParams(entries[i] as CallLogEntry));
+      for (; i < n; i++) {
+        params.length = 0;
+        fill(params, i);
+        this.#insert.run(...params);
+      }
       this.#db.exec('COMMIT');
     } catch (err) {
       // A failed COMMIT (e.g. SQLITE_BUSY) can leave the transaction open; a failed statement
@@ -539,7 +569,7 @@ export class SqliteCallLogStore implements CallLogStore {
     // PRAGMA takes no bound parameters; the values are this module's numbers.
     this.#db.exec(`PRAGMA wal_autocheckpoint = ${Math.ceil(SAFETY_NET_BYTES / pageSize)}`);
     this.#db.exec(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
-    this.#checkpointer = new Checkpointer(this.path, BUSY_TIMEOUT_MS, this.#onCheckpointError);
+    this.#checkpointer = new Checkpointer(this.path, this.#busyTimeoutMs, this.#onCheckpointError);
   }
 
   close(): void {

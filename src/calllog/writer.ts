@@ -126,7 +126,7 @@ export class RingQueue<T> {
   }
 }
 
-function toError(err: unknown): Error {
+export function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
@@ -134,7 +134,91 @@ function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(`CallLogWriter: ${message}`);
 }
 
-export class CallLogWriter {
+/** Checks the options both writers share; throws a RangeError naming the bad one. */
+export function checkWriterOptions(o: CallLogWriterOptions): void {
+  check(Number.isInteger(o.batchSize) && o.batchSize >= 1, `batchSize must be an integer >= 1, got ${o.batchSize}`);
+  check(Number.isFinite(o.flushIntervalMs) && o.flushIntervalMs > 0, `flushIntervalMs must be > 0, got ${o.flushIntervalMs}`);
+  check(
+    Number.isInteger(o.queueLimit) && o.queueLimit >= o.batchSize,
+    `queueLimit must be an integer >= batchSize (${o.batchSize}), got ${o.queueLimit}`,
+  );
+  check(o.sampleRate >= 0 && o.sampleRate <= 1, `sampleRate must be within 0..1, got ${o.sampleRate}`);
+  check(
+    o.retentionMs === null || (Number.isFinite(o.retentionMs) && o.retentionMs > 0),
+    `retentionMs must be > 0 or null, got ${String(o.retentionMs)}`,
+  );
+  check((o.retentionIntervalMs ?? RETENTION_INTERVAL_MS) > 0, `retentionIntervalMs must be > 0, got ${String(o.retentionIntervalMs)}`);
+}
+
+/** What both writers offer the gateway: entries in, counts out. */
+export interface CallLogSink {
+  enqueue(entry: CallLogEntry): void;
+  flush(): void;
+  close(): void;
+  stats(): CallLogWriterStats;
+}
+
+/** Calls `fn` and swallows what it throws: a failing listener must not break the writer (the counts stay in stats()). */
+export function callQuietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // deliberately ignored, see above
+  }
+}
+
+/**
+ * Counts dropped entries by reason and reports them through `onDrop` (or `onError` when there is
+ * no `onDrop`) at most once per {@link DROP_REPORT_INTERVAL_MS} per reason.
+ */
+export class DropLedger {
+  readonly #onDrop: ((count: number, reason: DropReason) => void) | undefined;
+  readonly #onError: ((err: Error) => void) | undefined;
+  readonly #now: () => number;
+  readonly #dropped: Record<DropReason, number> = { drop_oldest: 0, sample: 0, write_failed: 0 };
+  readonly #unreported: Record<DropReason, number> = { drop_oldest: 0, sample: 0, write_failed: 0 };
+  #lastReport = Number.NEGATIVE_INFINITY;
+
+  constructor(o: Pick<CallLogWriterOptions, 'onDrop' | 'onError' | 'now'>) {
+    this.#onDrop = o.onDrop;
+    this.#onError = o.onError;
+    this.#now = o.now ?? (() => Date.now());
+  }
+
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return { ...this.#dropped };
+  }
+
+  total(): number {
+    return this.#dropped.drop_oldest + this.#dropped.sample + this.#dropped.write_failed;
+  }
+
+  note(reason: DropReason, count = 1): void {
+    if (count <= 0) return;
+    this.#dropped[reason] += count;
+    this.#unreported[reason] += count;
+    this.report(false);
+  }
+
+  /** Emits accumulated counts, at most once per DROP_REPORT_INTERVAL_MS unless forced. */
+  report(force: boolean): void {
+    if (DROP_REASONS.every((r) => this.#unreported[r] === 0)) return;
+    const t = this.#now();
+    if (!force && t - this.#lastReport < DROP_REPORT_INTERVAL_MS) return;
+    this.#lastReport = t;
+    for (const reason of DROP_REASONS) {
+      const count = this.#unreported[reason];
+      if (count === 0) continue;
+      this.#unreported[reason] = 0;
+      const onDrop = this.#onDrop;
+      const onError = this.#onError;
+      if (onDrop !== undefined) callQuietly(() => onDrop(count, reason));
+      else if (onError !== undefined) callQuietly(() => onError(new Error(`CallLogWriter: dropped ${count} call log entries (${reason})`)));
+    }
+  }
+}
+
+export class CallLogWriter implements CallLogSink {
   readonly #store: CallLogStore;
   readonly #batchSize: number;
   readonly #queueLimit: number;
@@ -142,7 +226,6 @@ export class CallLogWriter {
   readonly #sampleRate: number;
   readonly #retentionMs: number | null;
   readonly #onError: ((err: Error) => void) | undefined;
-  readonly #onDrop: ((count: number, reason: DropReason) => void) | undefined;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #queue: RingQueue<CallLogEntry>;
@@ -158,25 +241,12 @@ export class CallLogWriter {
   #written = 0;
   #failedWrites = 0;
   #blockedFlushes = 0;
-  readonly #dropped: Record<DropReason, number> = { drop_oldest: 0, sample: 0, write_failed: 0 };
-  readonly #unreportedDrops: Record<DropReason, number> = { drop_oldest: 0, sample: 0, write_failed: 0 };
-  #lastDropReport = Number.NEGATIVE_INFINITY;
+  readonly #drops: DropLedger;
 
   constructor(store: CallLogStore, options: CallLogWriterOptions) {
     const o = options;
-    check(Number.isInteger(o.batchSize) && o.batchSize >= 1, `batchSize must be an integer >= 1, got ${o.batchSize}`);
-    check(Number.isFinite(o.flushIntervalMs) && o.flushIntervalMs > 0, `flushIntervalMs must be > 0, got ${o.flushIntervalMs}`);
-    check(
-      Number.isInteger(o.queueLimit) && o.queueLimit >= o.batchSize,
-      `queueLimit must be an integer >= batchSize (${o.batchSize}), got ${o.queueLimit}`,
-    );
-    check(o.sampleRate >= 0 && o.sampleRate <= 1, `sampleRate must be within 0..1, got ${o.sampleRate}`);
-    check(
-      o.retentionMs === null || (Number.isFinite(o.retentionMs) && o.retentionMs > 0),
-      `retentionMs must be > 0 or null, got ${String(o.retentionMs)}`,
-    );
+    checkWriterOptions(o);
     const retentionIntervalMs = o.retentionIntervalMs ?? RETENTION_INTERVAL_MS;
-    check(retentionIntervalMs > 0, `retentionIntervalMs must be > 0, got ${retentionIntervalMs}`);
 
     this.#store = store;
     this.#batchSize = o.batchSize;
@@ -185,7 +255,7 @@ export class CallLogWriter {
     this.#sampleRate = o.sampleRate;
     this.#retentionMs = o.retentionMs;
     this.#onError = o.onError;
-    this.#onDrop = o.onDrop;
+    this.#drops = new DropLedger(o);
     this.#now = o.now ?? (() => Date.now());
     this.#random = o.random ?? Math.random;
     this.#queue = new RingQueue<CallLogEntry>(Math.min(o.queueLimit, 1024));
@@ -212,16 +282,16 @@ export class CallLogWriter {
             this.#drainReporting();
           }
           if (this.#queue.size >= this.#queueLimit) {
-            this.#noteDrop('write_failed');
+            this.#drops.note('write_failed');
             return;
           }
           break;
         case 'drop_oldest':
           this.#queue.shift();
-          this.#noteDrop('drop_oldest');
+          this.#drops.note('drop_oldest');
           break;
         case 'sample':
-          this.#noteDrop('sample');
+          this.#drops.note('sample');
           if (this.#random() >= this.#sampleRate) return; // the new entry is the one dropped
           this.#queue.shift(); // keep the new entry: the oldest makes room
           break;
@@ -259,12 +329,12 @@ export class CallLogWriter {
     } catch (err) {
       const lost = this.#queue.size;
       this.#queue.clear();
-      this.#noteDrop('write_failed', lost);
+      this.#drops.note('write_failed', lost);
       failure = new Error(`CallLogWriter: ${lost} entries could not be written at close: ${toError(err).message}`, {
         cause: err,
       });
     }
-    this.#reportDrops(true);
+    this.#drops.report(true);
     this.#store.close();
     if (failure !== undefined) throw failure;
   }
@@ -273,7 +343,7 @@ export class CallLogWriter {
     return {
       enqueued: this.#enqueued,
       written: this.#written,
-      dropped: { ...this.#dropped },
+      dropped: this.#drops.dropped,
       failedWrites: this.#failedWrites,
       queued: this.#queue.size,
       blockedFlushes: this.#blockedFlushes,
@@ -313,7 +383,7 @@ export class CallLogWriter {
 
   #tick(): void {
     if (this.#queue.size > 0) this.#drainReporting();
-    this.#reportDrops(false);
+    this.#drops.report(false);
   }
 
   #scheduleImmediate(): void {
@@ -330,35 +400,6 @@ export class CallLogWriter {
       this.#store.deleteBefore(this.#now() - this.#retentionMs);
     } catch (err) {
       this.#report(new Error(`CallLogWriter: retention delete failed: ${toError(err).message}`, { cause: err }));
-    }
-  }
-
-  #noteDrop(reason: DropReason, count = 1): void {
-    if (count <= 0) return;
-    this.#dropped[reason] += count;
-    this.#unreportedDrops[reason] += count;
-    this.#reportDrops(false);
-  }
-
-  /** Emits accumulated drop counts, at most once per DROP_REPORT_INTERVAL_MS unless forced. */
-  #reportDrops(force: boolean): void {
-    if (DROP_REASONS.every((r) => this.#unreportedDrops[r] === 0)) return;
-    const t = this.#now();
-    if (!force && t - this.#lastDropReport < DROP_REPORT_INTERVAL_MS) return;
-    this.#lastDropReport = t;
-    for (const reason of DROP_REASONS) {
-      const count = this.#unreportedDrops[reason];
-      if (count === 0) continue;
-      this.#unreportedDrops[reason] = 0;
-      if (this.#onDrop !== undefined) {
-        try {
-          this.#onDrop(count, reason);
-        } catch {
-          // A failing listener must not break enqueue; the counts stay in stats().
-        }
-      } else {
-        this.#report(new Error(`CallLogWriter: dropped ${count} call log entries (${reason})`));
-      }
     }
   }
 

@@ -283,6 +283,24 @@ export const ConfigSchema = Type.Object(
         batch_size: Type.Integer({ minimum: 1, maximum: 10000, default: 500, description: 'Entries per write transaction.' }),
         flush_interval_ms: Type.Integer({ minimum: 1, maximum: 60000, default: 100, description: 'Longest time an entry waits in memory before it is written.' }),
         queue_limit: Type.Integer({ minimum: 1, default: 100000, description: 'Entries held in memory before overload applies.' }),
+        writer: Type.Union([Type.Literal('thread'), Type.Literal('event_loop')], {
+          default: 'thread',
+          description:
+            'thread (default): a log thread of its own decodes, inserts and commits; requests only copy the encoded row into a shared ring. event_loop: rows are written on the thread that serves requests (every commit pauses it).',
+        }),
+        thread_nice: Type.Integer({
+          minimum: 0,
+          maximum: 19,
+          default: 19,
+          description:
+            'Scheduling priority of the log thread (Linux nice value): 19 lets it run when the request thread has nothing to do, 0 competes equally. A burst waits in the ring; at queue_limit or queue_bytes the overload behaviour applies.',
+        }),
+        queue_bytes: Type.Integer({
+          minimum: 1048576,
+          maximum: 1073741824,
+          default: 67108864,
+          description: 'Size of the shared ring between requests and the log thread (writer: thread); overload applies when a row does not fit.',
+        }),
         overload: Type.Union([Type.Literal('block'), Type.Literal('drop_oldest'), Type.Literal('sample')], {
           default: 'block',
           description: 'At queue_limit: block (write now, slowing requests, nothing lost), drop_oldest, or sample. Drops are counted in metrics and logged.',

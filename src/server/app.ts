@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { SqliteCallLogStore } from '../calllog/sqlite.ts';
 import { CallLogWriter } from '../calllog/writer.ts';
+import type { CallLogSink, CallLogWriterOptions } from '../calllog/writer.ts';
+import { ThreadedCallLogWriter } from '../calllog/log-thread.ts';
 import { parseDuration, type CompiledConfig } from '../config/compile.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { sha256 } from '../credentials/api-keys.ts';
@@ -56,7 +58,7 @@ export class App {
   #server: Server | undefined;
   #admin: Server | undefined;
   #store: SqliteCallLogStore | undefined;
-  #writer: CallLogWriter | undefined;
+  #writer: CallLogSink | undefined;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #closing = false;
@@ -89,7 +91,7 @@ export class App {
     return (this.#admin?.address() as AddressInfo | null)?.port ?? 0;
   }
 
-  get writer(): CallLogWriter | undefined {
+  get writer(): CallLogSink | undefined {
     return this.#writer;
   }
 
@@ -104,7 +106,7 @@ export class App {
       } catch (err) {
         throw new StartupError(`call log: ${(err as Error).message}`);
       }
-      this.#writer = new CallLogWriter(this.#store, {
+      const options: CallLogWriterOptions = {
         batchSize: cfg.call_log.batch_size,
         flushIntervalMs: cfg.call_log.flush_interval_ms,
         queueLimit: Math.max(cfg.call_log.queue_limit, cfg.call_log.batch_size),
@@ -119,7 +121,15 @@ export class App {
           this.metrics.callLogDropped.inc({ reason }, count);
           log.warn({ count, reason }, 'call log overloaded: entries dropped');
         },
-      });
+      };
+      // The file is opened (created, migrated) above on this thread first, so a log that cannot be
+      // opened stops start-up with its error; the log thread then opens its own connection.
+      this.#writer =
+        cfg.call_log.writer === 'thread'
+          ? new ThreadedCallLogWriter({ ...options, path: this.#rt.compiled.callLogPath, queueBytes: cfg.call_log.queue_bytes, nice: cfg.call_log.thread_nice })
+          : new CallLogWriter(this.#store, options);
+      const writer = this.#writer;
+      this.metrics.callLogStats = () => writer.stats();
     }
     const spikes = cfg.alerts.denial_spikes;
     if (spikes.enabled) {

@@ -58,6 +58,31 @@ export class Metrics {
     help: 'Failed call-log batch writes (the batch is retried, not lost).',
     registers: [this.registry],
   });
+  /** Where the call log's counts come from; set by the app once its writer exists. */
+  callLogStats: (() => { queued: number; written: number }) | undefined;
+  readonly callLogQueued = ((metrics: Metrics) =>
+    new client.Gauge({
+      name: 'pinpoint_call_log_queued',
+      help: 'Call-log entries accepted and not yet committed (in the queue or ring, or in the batch being written).',
+      registers: [this.registry],
+      collect() {
+        const s = metrics.callLogStats?.();
+        if (s !== undefined) this.set(s.queued);
+      },
+    }))(this);
+  readonly callLogWritten = ((metrics: Metrics) =>
+    new client.Counter({
+      name: 'pinpoint_call_log_written_total',
+      help: 'Call-log entries committed to the store.',
+      registers: [this.registry],
+      collect() {
+        const s = metrics.callLogStats?.();
+        if (s === undefined) return;
+        // The writer keeps the total; a scrape copies it (prom-client has no set() on counters).
+        this.reset();
+        this.inc(s.written);
+      },
+    }))(this);
   readonly denialSpikes = new client.Counter({
     name: 'pinpoint_denial_spikes_total',
     help: 'Denial spike alerts raised, by catalog code.',

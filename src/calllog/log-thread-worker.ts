@@ -1,0 +1,163 @@
+/**
+ * The log thread (see ./log-thread.ts): takes encoded rows from the ring, writes them to SQLite in
+ * batches with its own connection, and runs retention.
+ *
+ * It waits with `Atomics.waitAsync`, not `Atomics.wait`, so its event loop keeps running: the
+ * store's checkpoint thread reports through messages, which a blocked loop would never deliver.
+ * Errors are reported to the request thread and written to the shared error text (which a
+ * blocked flush() can read), never thrown: a failed batch stays with this thread and is retried
+ * every flush interval.
+ */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { SQLInputValue } from 'node:sqlite';
+import { ByteRing, Ctl } from './ring.ts';
+import { readRow } from './row-codec.ts';
+import { SqliteCallLogStore } from './sqlite.ts';
+import { CLOSED, CLOSING, ERROR_TEXT_BYTES, RUN, W } from './log-thread.ts';
+import type { LogThreadData, LogThreadMessage } from './log-thread.ts';
+
+const d = workerData as LogThreadData;
+const ring = new ByteRing(d.data, d.control);
+const ctl = ring.ctl;
+const errorText = Buffer.from(d.errorText);
+
+function post(m: LogThreadMessage): void {
+  parentPort?.postMessage(m);
+}
+
+function fail(what: string, err: unknown): void {
+  const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+  const n = errorText.write(message.slice(0, ERROR_TEXT_BYTES / 3), 0, 'utf8');
+  Atomics.store(ctl, W.ERROR_BYTES, n);
+  post({ error: `call log ${d.path}: ${message}` });
+}
+
+/**
+ * Lowers this thread's priority. Linux gives every thread its own nice value, and a thread's id
+ * is what setpriority(2) takes as `who` for PRIO_PROCESS (sched(7), "The nice value"); Node has no
+ * gettid(), but /proc/thread-self links to /proc/<pid>/task/<tid> (proc(5)).
+ */
+function lowerPriority(nice: number): void {
+  if (nice === 0 || process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, nice);
+  } catch (err) {
+    post({ warning: `call log thread: cannot set nice ${nice}, it runs at the request thread's priority: ${(err as Error).message}` });
+  }
+}
+
+let store: SqliteCallLogStore | undefined;
+function openStore(): SqliteCallLogStore | undefined {
+  if (store !== undefined) return store;
+  try {
+    store = new SqliteCallLogStore(d.path, {
+      ...(d.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: d.busyTimeoutMs }),
+      onCheckpointError: (message) => post({ warning: `call log ${d.path}: ${message}` }),
+    });
+  } catch (err) {
+    fail('cannot open the store', err);
+  }
+  return store;
+}
+
+let pending: SQLInputValue[][] = [];
+
+/** Writes one batch; false if it failed (the batch stays in `pending`). */
+function writeOne(): boolean {
+  if (pending.length === 0) {
+    // PENDING goes up before TAKEN does (inside take), so a reader never sees rows in neither.
+    const rows = ring.take(d.batchSize, (at, bytes) => {
+      Atomics.add(ctl, W.PENDING, 1);
+      return readRow(ring, at, bytes);
+    });
+    if (rows.length === 0) return true;
+    pending = rows;
+  }
+  const s = openStore();
+  if (s === undefined) {
+    Atomics.add(ctl, W.FAILED_WRITES, 1);
+    Atomics.store(ctl, W.FAILING, 1);
+    return false;
+  }
+  try {
+    s.insertParamRows(pending);
+  } catch (err) {
+    Atomics.add(ctl, W.FAILED_WRITES, 1);
+    Atomics.store(ctl, W.FAILING, 1);
+    fail(`write failed, ${pending.length} entries kept for retry`, err);
+    return false;
+  }
+  Atomics.add(ctl, W.COMMITTED, pending.length);
+  Atomics.sub(ctl, W.PENDING, pending.length);
+  Atomics.store(ctl, W.FAILING, 0);
+  pending = [];
+  return true;
+}
+
+/** Writes until the ring is empty; false if a write failed. */
+function drain(): boolean {
+  while (pending.length > 0 || !ring.empty()) if (!writeOne()) return false;
+  return true;
+}
+
+let nextRetention = Date.now();
+function retention(): void {
+  if (d.retentionMs === null || Date.now() < nextRetention) return;
+  nextRetention = Date.now() + d.retentionIntervalMs;
+  const s = openStore();
+  if (s === undefined) return;
+  try {
+    s.deleteBefore(Date.now() - d.retentionMs);
+  } catch (err) {
+    fail('retention delete failed', err);
+  }
+}
+
+async function run(): Promise<void> {
+  // A pending Atomics.waitAsync does not keep an event loop alive: with nothing else to do, the
+  // thread's loop would end and the thread exit mid-wait. This timer is the loop's reason to live
+  // until close.
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
+  lowerPriority(d.nice);
+  openStore();
+  for (;;) {
+    const closing = Atomics.load(ctl, W.STATE) === CLOSING;
+    const flushReq = Atomics.load(ctl, W.FLUSH_REQ);
+    const wake = Atomics.load(ctl, Ctl.WAKE);
+    const ok = drain();
+    if (closing) {
+      if (!ok) {
+        // The last chance went: what is still here cannot be written, and is counted.
+        let left = pending.length;
+        pending = [];
+        left += ring.take(Number.MAX_SAFE_INTEGER, () => 1).length;
+        Atomics.store(ctl, W.PENDING, 0);
+        Atomics.store(ctl, W.CLOSE_DROPPED, left);
+      }
+      break;
+    }
+    Atomics.store(ctl, W.FLUSH_DONE, flushReq);
+    Atomics.notify(ctl, W.FLUSH_DONE);
+    retention();
+    // Sleep until woken (a batch is ready, a flush or close was asked) or the flush interval
+    // passes. After a failure, only the interval: retries must not hammer a failing store.
+    const r = ok ? Atomics.waitAsync(ctl, Ctl.WAKE, wake, d.flushIntervalMs) : Atomics.waitAsync(ctl, W.STATE, RUN, d.flushIntervalMs);
+    if (r.async) await r.value;
+  }
+  try {
+    store?.close();
+  } catch (err) {
+    fail('closing the store failed', err);
+  }
+  clearInterval(keepAlive);
+  Atomics.store(ctl, W.STATE, CLOSED);
+  Atomics.notify(ctl, W.STATE);
+  // A flush() that raced with close() must not wait for an answer that will not come.
+  Atomics.store(ctl, W.FLUSH_DONE, Atomics.load(ctl, W.FLUSH_REQ));
+  Atomics.notify(ctl, W.FLUSH_DONE);
+}
+
+void run();
