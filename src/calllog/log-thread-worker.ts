@@ -15,7 +15,7 @@ import type { SQLInputValue } from 'node:sqlite';
 import { ByteRing, Ctl } from './ring.ts';
 import { readRow } from './row-codec.ts';
 import { SqliteCallLogStore } from './sqlite.ts';
-import { CLOSED, CLOSING, ERROR_TEXT_BYTES, RUN, W } from './log-thread.ts';
+import { CLOSED, CLOSING, ERROR_TEXT_BYTES, W } from './log-thread.ts';
 import type { LogThreadData, LogThreadMessage } from './log-thread.ts';
 
 const d = workerData as LogThreadData;
@@ -69,12 +69,27 @@ let pending: SQLInputValue[][] = [];
 function writeOne(): boolean {
   if (pending.length === 0) {
     // PENDING goes up before TAKEN does (inside take), so a reader never sees rows in neither.
-    const rows = ring.take(d.batchSize, (at, bytes) => {
-      Atomics.add(ctl, W.PENDING, 1);
-      return readRow(ring, at, bytes);
-    });
+    const rows = ring.take(
+      d.batchSize,
+      (at, bytes) => {
+        try {
+          return readRow(ring, at, bytes);
+        } catch (err) {
+          // Cannot happen unless memory was corrupted; such a row is counted, never retried for ever.
+          fail('an unreadable row was dropped', err);
+          return null;
+        }
+      },
+      (n) => Atomics.add(ctl, W.PENDING, n),
+    );
     if (rows.length === 0) return true;
-    pending = rows;
+    pending = rows.filter((r) => r !== null);
+    const unreadable = rows.length - pending.length;
+    if (unreadable > 0) {
+      Atomics.sub(ctl, W.PENDING, unreadable);
+      Atomics.add(ctl, W.UNREADABLE, unreadable);
+    }
+    if (pending.length === 0) return true;
   }
   const s = openStore();
   if (s === undefined) {
@@ -97,10 +112,16 @@ function writeOne(): boolean {
   return true;
 }
 
-/** Writes until the ring is empty; false if a write failed. */
-function drain(): boolean {
-  while (pending.length > 0 || !ring.empty()) if (!writeOne()) return false;
-  return true;
+/** Batches written before the loop turns (retention, messages) even if more rows are waiting. */
+const BATCHES_PER_TURN = 20;
+
+/** Writes until the ring is empty or BATCHES_PER_TURN batches are written; 'failed' if a write failed. */
+function drain(): 'idle' | 'more' | 'failed' {
+  for (let i = 0; i < BATCHES_PER_TURN; i++) {
+    if (pending.length === 0 && ring.empty()) return 'idle';
+    if (!writeOne()) return 'failed';
+  }
+  return pending.length === 0 && ring.empty() ? 'idle' : 'more';
 }
 
 let nextRetention = Date.now();
@@ -124,12 +145,15 @@ async function run(): Promise<void> {
   lowerPriority(d.nice);
   openStore();
   for (;;) {
+    // WAKE first: a flush() or close() that lands between these loads then changes WAKE after
+    // it was read, and the wait below returns at once instead of sleeping a flush interval.
+    const wake = Atomics.load(ctl, Ctl.WAKE);
     const closing = Atomics.load(ctl, W.STATE) === CLOSING;
     const flushReq = Atomics.load(ctl, W.FLUSH_REQ);
-    const wake = Atomics.load(ctl, Ctl.WAKE);
-    const ok = drain();
+    let result = drain();
+    while (result === 'more' && (closing || Atomics.load(ctl, W.FLUSH_REQ) !== Atomics.load(ctl, W.FLUSH_DONE))) result = drain();
     if (closing) {
-      if (!ok) {
+      if (result === 'failed') {
         // The last chance went: what is still here cannot be written, and is counted.
         let left = pending.length;
         pending = [];
@@ -139,12 +163,20 @@ async function run(): Promise<void> {
       }
       break;
     }
-    Atomics.store(ctl, W.FLUSH_DONE, flushReq);
-    Atomics.notify(ctl, W.FLUSH_DONE);
+    if (result !== 'more') {
+      Atomics.store(ctl, W.FLUSH_DONE, flushReq);
+      Atomics.notify(ctl, W.FLUSH_DONE);
+    }
     retention();
+    if (result === 'more') {
+      await new Promise((resolve) => setImmediate(resolve)); // let messages and timers through
+      continue;
+    }
     // Sleep until woken (a batch is ready, a flush or close was asked) or the flush interval
-    // passes. After a failure, only the interval: retries must not hammer a failing store.
-    const r = ok ? Atomics.waitAsync(ctl, Ctl.WAKE, wake, d.flushIntervalMs) : Atomics.waitAsync(ctl, W.STATE, RUN, d.flushIntervalMs);
+    // passes. After a failure, only flush() and close() wake it (both bump FLUSH_REQ, which was
+    // read before the drain, so a request made since is seen even if its notify came early):
+    // retries must not hammer a failing store.
+    const r = result === 'idle' ? Atomics.waitAsync(ctl, Ctl.WAKE, wake, d.flushIntervalMs) : Atomics.waitAsync(ctl, W.FLUSH_REQ, flushReq, d.flushIntervalMs);
     if (r.async) await r.value;
   }
   try {
@@ -160,4 +192,12 @@ async function run(): Promise<void> {
   Atomics.notify(ctl, W.FLUSH_DONE);
 }
 
-void run();
+run().catch((err: unknown) => {
+  // Whatever killed the loop, a request thread blocked in flush(), close() or a `block` wait
+  // must hear of it now, not after its 30 s limit; the exit then restarts the thread.
+  fail('the log thread stopped', err);
+  Atomics.store(ctl, W.DEAD, 1);
+  Atomics.store(ctl, W.FLUSH_DONE, Atomics.load(ctl, W.FLUSH_REQ));
+  for (const word of [W.FLUSH_DONE, W.STATE, Ctl.SPACE]) Atomics.notify(ctl, word);
+  throw err;
+});

@@ -165,6 +165,22 @@ void describe('ThreadedCallLogWriter', () => {
     store.close();
   });
 
+  void test('flush() on a failing store answers with the store\'s error at once, not after the flush interval', () => {
+    const { file, store } = newLog();
+    const unlock = lockWrites(file);
+    const w = new ThreadedCallLogWriter(opts(file, { flushIntervalMs: 60_000 }));
+    w.enqueue(entry(0));
+    assert.throws(() => w.flush(), /database is locked/);
+    const t = performance.now();
+    assert.throws(() => w.flush(), /database is locked/); // the thread now waits out its failure
+    assert.ok(performance.now() - t < 5000, `second flush took ${Math.round(performance.now() - t)} ms`);
+    unlock();
+    w.flush();
+    assert.deepEqual(idsIn(file), ['r0']);
+    w.close();
+    store.close();
+  });
+
   void test('block with a failing store drops new rows as write_failed instead of stalling requests', () => {
     const { file, store } = newLog();
     const unlock = lockWrites(file);

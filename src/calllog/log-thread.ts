@@ -40,8 +40,12 @@ export const W = {
   CLOSE_DROPPED: RING_CONTROL_WORDS + 7,
   /** Byte length of the last error's text in the error buffer. */
   ERROR_BYTES: RING_CONTROL_WORDS + 8,
+  /** Rows the thread could not decode (dropped, counted as write_failed). */
+  UNREADABLE: RING_CONTROL_WORDS + 9,
+  /** 1 once the thread's loop died; the exit restarts it. */
+  DEAD: RING_CONTROL_WORDS + 10,
 } as const;
-export const CONTROL_WORDS = RING_CONTROL_WORDS + 9;
+export const CONTROL_WORDS = RING_CONTROL_WORDS + 11;
 export const RUN = 0;
 export const CLOSING = 1;
 export const CLOSED = 2;
@@ -63,6 +67,8 @@ export interface ThreadedCallLogWriterOptions extends CallLogWriterOptions {
   /** Nice value of the log thread, 0 (as the request thread) to 19 (only idle time). */
   readonly nice: number;
   readonly busyTimeoutMs?: number;
+  /** Hears what is worth a warning but lost nothing (a nice value not applied, a failed checkpoint); defaults to onError. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** What the worker receives (./log-thread-worker.ts). */
@@ -109,6 +115,7 @@ export class ThreadedCallLogWriter implements CallLogSink {
   #lastTaken = 0;
   #written = 0;
   #lastCommitted = 0;
+  #lastUnreadable = 0;
 
   constructor(options: ThreadedCallLogWriterOptions) {
     checkWriterOptions(options);
@@ -176,14 +183,17 @@ export class ThreadedCallLogWriter implements CallLogSink {
     const req = Atomics.add(this.#ctl, W.FLUSH_REQ, 1) + 1;
     this.#sinceWake = 0;
     this.#ring.wake();
+    Atomics.notify(this.#ctl, W.FLUSH_REQ); // a thread waiting out a failure retries now
     const deadline = Date.now() + WAIT_LIMIT_MS;
     for (;;) {
       const done = Atomics.load(this.#ctl, W.FLUSH_DONE);
-      if (done - req >= 0) break;
+      if (((done - req) | 0) >= 0) break;
+      if (Atomics.load(this.#ctl, W.DEAD) === 1) break;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`CallLogWriter: the log thread did not finish a flush within ${WAIT_LIMIT_MS} ms`);
       Atomics.wait(this.#ctl, W.FLUSH_DONE, done, left);
     }
+    if (Atomics.load(this.#ctl, W.DEAD) === 1) throw new Error(`CallLogWriter: the log thread stopped: ${this.#lastError()}`);
     if (Atomics.load(this.#ctl, W.FAILING) === 1 && this.stats().queued > 0) {
       throw new Error(`CallLogWriter: write failed, ${this.stats().queued} entries queued for retry: ${this.#lastError()}`);
     }
@@ -206,11 +216,13 @@ export class ThreadedCallLogWriter implements CallLogSink {
       return;
     }
     Atomics.store(this.#ctl, W.STATE, CLOSING);
-    Atomics.notify(this.#ctl, W.STATE); // a thread waiting out a failure waits on STATE
+    // A thread waiting out a failure waits for FLUSH_REQ to change.
+    Atomics.add(this.#ctl, W.FLUSH_REQ, 1);
+    Atomics.notify(this.#ctl, W.FLUSH_REQ);
     this.#ring.wake();
     const deadline = Date.now() + WAIT_LIMIT_MS;
     let state = Atomics.load(this.#ctl, W.STATE);
-    while (state !== CLOSED) {
+    while (state !== CLOSED && Atomics.load(this.#ctl, W.DEAD) === 0) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       Atomics.wait(this.#ctl, W.STATE, state, left);
@@ -222,7 +234,8 @@ export class ThreadedCallLogWriter implements CallLogSink {
       this.#abandoned += lost;
       void this.#worker.terminate();
       this.#drops.note('write_failed', lost);
-      failure = new Error(`CallLogWriter: the log thread did not close within ${WAIT_LIMIT_MS} ms; ${lost} entries lost`);
+      const why = Atomics.load(this.#ctl, W.DEAD) === 1 ? `stopped (${this.#lastError()})` : `did not close within ${WAIT_LIMIT_MS} ms`;
+      failure = new Error(`CallLogWriter: the log thread ${why}; ${lost} entries lost`);
     } else {
       const lost = Atomics.load(this.#ctl, W.CLOSE_DROPPED);
       if (lost > 0) {
@@ -249,7 +262,10 @@ export class ThreadedCallLogWriter implements CallLogSink {
 
   #spawn(): Worker {
     const worker = new Worker(new URL('./log-thread-worker.ts', import.meta.url), { workerData: this.#data });
-    worker.on('message', (m: LogThreadMessage) => this.#report(new Error('error' in m ? m.error : m.warning)));
+    worker.on('message', (m: LogThreadMessage) => {
+      if ('error' in m) this.#report(new Error(m.error));
+      else this.#warn(m.warning);
+    });
     worker.on('error', (err: Error) => this.#report(new Error(`call log thread failed: ${err.message}`)));
     worker.on('exit', (code) => {
       if (this.#closed || this.#worker !== worker) return;
@@ -269,6 +285,7 @@ export class ThreadedCallLogWriter implements CallLogSink {
         return;
       }
       this.#report(new Error(`call log thread exited (code ${code}); ${lost} entries lost, starting a new one`));
+      Atomics.store(this.#ctl, W.DEAD, 0);
       this.#worker = this.#spawn();
     });
     // The thread must not keep a finished process alive; close() ends it explicitly.
@@ -291,7 +308,8 @@ export class ThreadedCallLogWriter implements CallLogSink {
         const deadline = Date.now() + WAIT_LIMIT_MS;
         for (;;) {
           // A failing store will not take the row: drop it rather than stall every request.
-          if (Atomics.load(this.#ctl, W.FAILING) === 1) break;
+          if (Atomics.load(this.#ctl, W.FAILING) === 1 || Atomics.load(this.#ctl, W.DEAD) === 1) break;
+          if (this.#ring.empty()) this.#ring.rewindIfEmpty();
           const at = fits();
           if (at >= 0) return at;
           const left = deadline - Date.now();
@@ -317,6 +335,7 @@ export class ThreadedCallLogWriter implements CallLogSink {
   /** Evicts the oldest rows until the new one fits, counting each under `reason`. */
   #evictFor(fits: () => number, reason: 'drop_oldest' | 'sample'): number {
     for (;;) {
+      if (this.#ring.empty()) this.#ring.rewindIfEmpty();
       const at = fits();
       if (at >= 0) return at;
       if (!this.#ring.evictOldest()) {
@@ -340,11 +359,22 @@ export class ThreadedCallLogWriter implements CallLogSink {
     const committed = Atomics.load(this.#ctl, W.COMMITTED);
     this.#written += (committed - this.#lastCommitted) >>> 0;
     this.#lastCommitted = committed;
+    const unreadable = Atomics.load(this.#ctl, W.UNREADABLE);
+    if (unreadable !== this.#lastUnreadable) {
+      this.#drops.note('write_failed', (unreadable - this.#lastUnreadable) >>> 0);
+      this.#lastUnreadable = unreadable;
+    }
   }
 
   #lastError(): string {
     const n = Math.min(Atomics.load(this.#ctl, W.ERROR_BYTES), ERROR_TEXT_BYTES);
     return this.#errorText.toString('utf8', 0, n) || 'unknown error';
+  }
+
+  #warn(message: string): void {
+    const onWarning = this.#opts.onWarning;
+    if (onWarning !== undefined) callQuietly(() => onWarning(message));
+    else this.#report(new Error(message));
   }
 
   #report(err: Error): void {

@@ -124,27 +124,50 @@ export class ByteRing {
    * payload's offset and length in {@link data} and must copy what it keeps: the bytes are reused
    * once this returns.
    */
-  take<T>(max: number, decode: (at: number, bytes: number) => T): T[] {
+  take<T>(max: number, decode: (at: number, bytes: number) => T, onTaken?: (n: number) => void): T[] {
     const out: T[] = [];
     this.#lock();
     try {
       let head = Atomics.load(this.ctl, Ctl.HEAD);
       const tail = Atomics.load(this.ctl, Ctl.TAIL);
-      while (head !== tail && out.length < max) {
+      let n = 0;
+      while (head !== tail && n < max) {
         const [at, next, bytes] = this.#recordAt(head);
         out.push(decode(at, bytes));
+        n++;
         head = next;
+      }
+      // Counted before HEAD moves: a reader of the counters never sees a record in neither place.
+      if (n > 0) {
+        onTaken?.(n);
+        Atomics.add(this.ctl, Ctl.TAKEN, n);
       }
       Atomics.store(this.ctl, Ctl.HEAD, head);
     } finally {
       this.#unlock();
     }
     if (out.length > 0) {
-      Atomics.add(this.ctl, Ctl.TAKEN, out.length);
       Atomics.add(this.ctl, Ctl.SPACE, 1);
       Atomics.notify(this.ctl, Ctl.SPACE);
     }
     return out;
+  }
+
+  /**
+   * Producer: an empty ring whose head is mid-buffer only has half its room in one piece; moving
+   * both ends back to 0 gives a large row the whole buffer. Under the lock, so the consumer
+   * cannot be reading meanwhile.
+   */
+  rewindIfEmpty(): void {
+    this.#lock();
+    try {
+      if (Atomics.load(this.ctl, Ctl.HEAD) === Atomics.load(this.ctl, Ctl.TAIL)) {
+        Atomics.store(this.ctl, Ctl.HEAD, 0);
+        Atomics.store(this.ctl, Ctl.TAIL, 0);
+      }
+    } finally {
+      this.#unlock();
+    }
   }
 
   /** [payload offset, offset of the next record, payload length] of the record at `head`, past a wrap marker. */

@@ -115,7 +115,8 @@ export class App {
         retentionMs: cfg.call_log.retention === null ? null : parseDuration(cfg.call_log.retention),
         onError: (err) => {
           this.metrics.callLogWriteFailures.inc();
-          log.error({ err: err.message, store: this.#rt.compiled.callLogPath }, 'call log write failed; entries kept for retry');
+          // The message says whether entries were kept for retry or lost (and counted as dropped).
+          log.error({ err: err.message, store: this.#rt.compiled.callLogPath }, 'call log error');
         },
         onDrop: (count, reason) => {
           this.metrics.callLogDropped.inc({ reason }, count);
@@ -126,7 +127,13 @@ export class App {
       // opened stops start-up with its error; the log thread then opens its own connection.
       this.#writer =
         cfg.call_log.writer === 'thread'
-          ? new ThreadedCallLogWriter({ ...options, path: this.#rt.compiled.callLogPath, queueBytes: cfg.call_log.queue_bytes, nice: cfg.call_log.thread_nice })
+          ? new ThreadedCallLogWriter({
+              ...options,
+              path: this.#rt.compiled.callLogPath,
+              queueBytes: cfg.call_log.queue_bytes,
+              nice: cfg.call_log.thread_nice,
+              onWarning: (message) => log.warn({ store: this.#rt.compiled.callLogPath }, message),
+            })
           : new CallLogWriter(this.#store, options);
       const writer = this.#writer;
       this.metrics.callLogStats = () => writer.stats();

@@ -79,3 +79,17 @@ void test('AI usage: past AI_MODEL_SERIES_MAX provider/model pairs, new models c
   const ttft = series(await m.registry.metrics(), 'pinpoint_ai_time_to_first_token_seconds');
   assert.equal(ttft.get(`pinpoint_ai_time_to_first_token_seconds_count{provider="local",model="${OTHER_MODEL}"}`), 1);
 });
+
+void test('call-log queue depth and written total are read from the writer at scrape time; zero without a writer', async () => {
+  const m = new Metrics();
+  assert.equal(series(await m.registry.metrics(), 'pinpoint_call_log_').get('pinpoint_call_log_written_total'), 0);
+  let stats = { queued: 7, written: 40 };
+  m.callLogStats = () => stats;
+  let s = series(await m.registry.metrics(), 'pinpoint_call_log_');
+  assert.equal(s.get('pinpoint_call_log_queued'), 7);
+  assert.equal(s.get('pinpoint_call_log_written_total'), 40);
+  stats = { queued: 0, written: 47 };
+  s = series(await m.registry.metrics(), 'pinpoint_call_log_');
+  assert.equal(s.get('pinpoint_call_log_queued'), 0);
+  assert.equal(s.get('pinpoint_call_log_written_total'), 47, 'the total is copied, not added to');
+});
