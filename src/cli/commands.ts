@@ -573,6 +573,24 @@ const errorsCmd: Command = {
   },
 };
 
+/** package.json's version: read once, from the file next to src/ (the checkout or the installed package). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+const versionCmd: Command = {
+  summary: 'print the Pinpoint and Node versions (also --version, -V)',
+  usage: 'pinpoint version [--json]',
+  options: {},
+  run: async (v) => {
+    const out = { pinpoint: packageVersion(), node: process.versions.node, v8: process.versions.v8, sqlite: process.versions.sqlite ?? null };
+    if (v.json === true) printJson(out);
+    else process.stdout.write(`pinpoint ${out.pinpoint} (node ${out.node}, sqlite ${out.sqlite ?? 'unknown'})\n`);
+    return 0;
+  },
+};
+
 export const COMMANDS: Readonly<Record<string, Command>> = {
   start,
   demo,
@@ -587,4 +605,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   'hash-password': hashPasswordCmd,
   'encrypt-secret': encryptSecretCmd,
   errors: errorsCmd,
+  version: versionCmd,
 };

@@ -18,7 +18,7 @@ Usage: pinpoint <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c], _, all) => `  ${name.padEnd(Math.max(...all.map(([n]) => n.length)))}  ${c.summary}`)
   .join('\n')}
 
 Common options:
@@ -33,7 +33,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const cmd = COMMANDS[name];
+  // The conventional spellings of `pinpoint version`.
+  const cmd = COMMANDS[name === '--version' || name === '-V' ? 'version' : name];
   if (cmd === undefined) {
     process.stderr.write(`pinpoint: unknown command "${name}"\n\n${HELP}`);
     return EXIT.usage;

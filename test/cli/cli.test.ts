@@ -3,7 +3,7 @@
  * Asserts exit codes and JSON output (docs/cli.md), never prose.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -173,6 +173,21 @@ void describe('pinpoint hash-key and errors', () => {
     assert.equal(r.code, 0);
     assert.equal((JSON.parse(r.stdout) as Record<string, { status: number }>).AUTH_KEY_SCOPE_MISSING?.status, 403);
     assert.equal(run(['errors', 'NOPE']).code, 1);
+  });
+
+  void test('version, --version and -V print the package and runtime versions', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const j = run(['version', '--json']);
+    assert.equal(j.code, 0);
+    assert.deepEqual(
+      { ...(JSON.parse(j.stdout) as Record<string, unknown>), v8: undefined, sqlite: undefined },
+      { pinpoint: pkg.version, node: process.versions.node, v8: undefined, sqlite: undefined },
+    );
+    for (const flag of ['--version', '-V']) {
+      const r = run([flag]);
+      assert.equal(r.code, 0);
+      assert.ok(r.stdout.startsWith(`pinpoint ${pkg.version} (node ${process.versions.node}`), r.stdout);
+    }
   });
 
   void test('the log of a config that does not compile in this shell is still found from its call_log.path', () => {
