@@ -11,7 +11,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import type { Dispatcher } from 'undici';
-import type { CompiledModel, CompiledTarget, ProviderKey } from './compile.ts';
+import type { CompiledModel, CompiledProvider, CompiledTarget, ProviderKey } from './compile.ts';
 import type { AiRuntime } from './runtime.ts';
 import { anthropicNative, NativeStreamWatcher } from './providers/anthropic/index.ts';
 import { firstProblem, OPENAI_CHAT_FIELDS, validateChat, validateEmbeddings } from './openai/schema.ts';
@@ -514,7 +514,13 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
     return;
   }
   const envelope: Envelope = p.route.envelope;
-  const body = JSON.stringify(providerErrorBody(envelope, providerInfo(p, model, f.target, e)));
+  const info = providerInfo(p, model, f.target, e);
+  const body = JSON.stringify(providerErrorBody(envelope, info));
+  // Public mode names neither the provider account nor the target (`<provider id>/<upstream
+  // model>`) nor the provider's request id: they describe internal routing, which public mode
+  // does not disclose (the body leaves them out too). The gateway's request id and the call log
+  // say which target failed; detailed mode sends them for diagnosis.
+  const routing: Record<string, string> = info.detailed ? { 'x-pinpoint-ai-provider': f.target.provider.id, 'x-pinpoint-ai-target': f.target.id } : {};
   const headers = replyHeaders(p, {
     'content-type': envelope === 'problem' ? 'application/problem+json' : 'application/json',
     'cache-control': 'no-store',
@@ -523,12 +529,11 @@ function fail(p: Prepared, model: CompiledModel, f: Failure): void {
     'x-pinpoint-code': 'AI_PROVIDER_ERROR',
     'x-pinpoint-layer': 'provider',
     'x-pinpoint-policy': policy,
-    'x-pinpoint-ai-provider': f.target.provider.id,
-    'x-pinpoint-ai-target': f.target.id,
+    ...routing,
     'x-pinpoint-ai-attempts': String(x.attempts),
     'content-length': String(Buffer.byteLength(body)),
   });
-  if (e.requestId !== null) headers['x-pinpoint-provider-request-id'] = e.requestId;
+  if (e.requestId !== null && info.detailed) headers['x-pinpoint-provider-request-id'] = e.requestId;
   if (PERMANENT.has(e.kind)) headers['x-should-retry'] = 'false';
   if (e.retryAfterMs !== null && !PERMANENT.has(e.kind)) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
@@ -690,7 +695,25 @@ function notJson(s: Served, text: string, why = 'not JSON'): ProviderError {
   };
 }
 
-/** What the client is told of a provider's error, in any envelope. */
+/** The secrets of each provider account, gathered once per compiled provider (see providerSecrets). */
+const secretsOf = new WeakMap<CompiledProvider, readonly string[]>();
+
+/**
+ * What a provider's error text must never carry to the client: the account's keys, and the values
+ * of its configured headers (organisation and project ids, extra auth) of 8+ characters — shorter
+ * ones (a version number) would mangle the text and disclose nothing.
+ */
+function providerSecrets(prov: CompiledProvider): readonly string[] {
+  let out = secretsOf.get(prov);
+  if (out === undefined) {
+    const keys = prov.keys.flatMap((k) => (k.secret !== undefined && k.secret !== '' ? [k.secret] : []));
+    out = Object.freeze([...keys, ...Object.values(prov.headers).filter((v) => v.length >= 8)]);
+    secretsOf.set(prov, out);
+  }
+  return out;
+}
+
+/** What the client is told of a provider's error, in any envelope (shaped by the errors mode in providerErrorBody). */
 function providerInfo(p: Prepared, model: CompiledModel, target: CompiledTarget, e: ProviderError): ProviderErrorInfo {
   return {
     status: e.status,
@@ -706,6 +729,8 @@ function providerInfo(p: Prepared, model: CompiledModel, target: CompiledTarget,
     attempts: p.x.attempts,
     policy: `model:${model.name}`,
     typeBase: p.rt.compiled.source.errors.type_base,
+    detailed: p.x.detailed(),
+    secrets: providerSecrets(target.provider),
   };
 }
 
@@ -913,7 +938,9 @@ async function messages(p: Prepared, ai: AiRuntime, body: Readonly<Record<string
     if (!x.res.destroyed) {
       const e = err as { code?: string; message: string };
       blameProvider(x, `model:${model.name}`);
-      const data = JSON.stringify({ type: 'error', error: { type: 'api_error', message: `stream from ${r.target.provider.id} broke off: ${e.code ?? e.message}`, layer: 'provider', request_id: x.requestId }, request_id: x.requestId });
+      // Built as every provider error is, so public mode does not name the provider here either.
+      const pe: ProviderError = { status: 502, kind: 'server', type: null, code: e.code ?? null, message: `stream broke off: ${e.code ?? e.message}`, requestId: r.providerRequestId, retryAfterMs: null, param: null };
+      const data = JSON.stringify(providerErrorBody('anthropic', providerInfo(p, model, r.target, pe)));
       await write(x, sseEvent('error', data)).catch(() => undefined);
     }
   } finally {

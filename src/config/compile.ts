@@ -3,6 +3,7 @@
  * policies compiled, plans sorted, routes in the radix tree, CIDRs parsed, keys hashed. A config
  * with any issue is rejected whole, each issue naming its path, so a bad config never goes live.
  */
+import { pathFormPattern } from '../routing/admit.ts';
 import path from 'node:path';
 import { KeyIndex } from '../credentials/api-keys.ts';
 import { parseCidr, type Cidr } from '../net/cidr.ts';
@@ -69,6 +70,8 @@ export interface CompiledConfig {
    * request id, and Expect (Node's server already answered 100-continue; RFC 9110 §10.1.1).
    */
   readonly rewrittenHeaders: ReadonlySet<string>;
+  /** The path forms request_paths refuses (src/routing/admit.ts); undefined when all are allowed. */
+  readonly pathForms: RegExp | undefined;
 }
 
 /** Bodies buffered for policies (schema validation) are bounded even without a request-size policy. */
@@ -280,6 +283,7 @@ export function compileConfig(
     callLogPath: callLogPathOf(config, opts.file),
     apiKeys: keys.index,
     ai,
+    pathForms: pathFormPattern(config.request_paths),
     rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
   });
 }

@@ -275,6 +275,26 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Request ids, kept from the client when valid or generated.' },
     ),
+    request_paths: Type.Object(
+      {
+        allow_encoded_slashes: Type.Boolean({
+          default: false,
+          description: 'Accept %2F and %5C in a path (APIs that put ids such as group%2Fproject in one segment need it). Refused by default: routes match the path as sent, and an upstream that decodes them sees other segments.',
+        }),
+        allow_backslashes: Type.Boolean({ default: false, description: 'Accept \\ in a path. Refused by default: some servers read it as /.' }),
+        allow_semicolons: Type.Boolean({
+          default: false,
+          description: 'Accept ; (and %3B) in a path, as matrix parameters. Refused by default: servlet containers drop ;parameters, so /admin;x/users is /admin/users to them.',
+        }),
+        allow_empty_segments: Type.Boolean({ default: false, description: 'Accept // in a path. Refused by default: servers that merge slashes read //admin as /admin.' }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Path forms the gateway refuses (400 REQUEST_PATH_NOT_CANONICAL) because the gateway and an upstream could read them as different paths and so different routes. Dot-segments are always refused (REQUEST_PATH_INVALID).',
+      },
+    ),
     call_log: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Record every call.' }),

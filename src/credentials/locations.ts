@@ -4,7 +4,7 @@
  * a query parameter (RFC 6750 §2.3 — discouraged: URLs end up in logs), or a cookie (RFC 6265).
  */
 import { parseCookie } from 'cookie';
-import type { RequestFacts } from '../pipeline/types.ts';
+import type { Deny, RequestFacts } from '../pipeline/types.ts';
 
 export type CredentialLocation =
   | { readonly from: 'header'; readonly name: string }
@@ -87,4 +87,40 @@ export function describeLocation(loc: CredentialLocation): string {
     case 'cookie':
       return `cookie ${loc.name}`;
   }
+}
+
+/**
+ * A credential sent twice in a query or cookie string: the gateway reads the first value
+ * (URLSearchParams.get, the cookie package), but an upstream that trusts the gateway may read the
+ * last one (Django's parse_cookie, PHP's $_GET, many others do), and would then act on a value no
+ * policy checked. Headers need no such check: Node joins a repeated header into one value, which
+ * is then not a valid credential, and Authorization may appear once (src/routing/admit.ts).
+ * Only called for the location a credential was found in, so other requests pay nothing.
+ */
+export function repeatedCredential(facts: RequestFacts, loc: CredentialLocation): Deny | undefined {
+  let n = 0;
+  if (loc.from === 'query') n = new URLSearchParams(facts.rawQuery).getAll(loc.name).length;
+  else if (loc.from === 'cookie') {
+    const raw = facts.headers.cookie;
+    for (const pair of (Array.isArray(raw) ? raw.join('; ') : (raw ?? '')).split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0 && pair.slice(0, eq).trim() === loc.name) n++;
+    }
+  }
+  if (n < 2) return undefined;
+  const location = describeLocation(loc);
+  return { outcome: 'deny', code: 'AUTH_CREDENTIAL_REPEATED', rule: `${location} sent ${n} times`, evidence: { location, count: n } };
+}
+
+/**
+ * The first credential found in `locations`, in order: its value, or a denial when it was sent
+ * twice where it was found ({@link repeatedCredential}); undefined when there is none.
+ */
+export function firstCredential(facts: RequestFacts, locations: readonly CredentialLocation[]): string | Deny | undefined {
+  for (const loc of locations) {
+    const value = readCredential(facts, loc);
+    if (value === undefined) continue;
+    return loc.from === 'query' || loc.from === 'cookie' ? (repeatedCredential(facts, loc) ?? value) : value;
+  }
+  return undefined;
 }

@@ -139,12 +139,55 @@ export function verifyPasswordAsync(password: string, h: PasswordHash): Promise<
   });
 }
 
+/** The scrypt parameters of a hash: what its check costs, and so how long it takes. */
+export type ScryptParameters = Pick<PasswordHash, 'N' | 'r' | 'p'> & { readonly saltBytes: number; readonly keyBytes: number };
+
+function parametersOf(h: Pick<PasswordHash, 'N' | 'r' | 'p' | 'salt' | 'hash'>): ScryptParameters {
+  return { N: h.N, r: h.r, p: h.p, saltBytes: h.salt.length, keyBytes: h.hash.length };
+}
+
+/** scrypt's work and memory grow with N·r·p (RFC 7914 §2); the rest only breaks ties. */
+function costlier(a: ScryptParameters, b: ScryptParameters): number {
+  return a.N * a.r * a.p - b.N * b.r * b.p || a.N - b.N || a.r - b.r || a.p - b.p || a.keyBytes - b.keyBytes || a.saltBytes - b.saltBytes;
+}
+
 /**
- * A hash no password matches (random salt and digest), with the default cost. Checking an unknown
- * user's password against it makes "unknown user" take as long as "wrong password", so response
- * times do not reveal which user names exist.
+ * The parameters a decoy should have for these stored hashes: the most common ones, ties going to
+ * the costlier. The defaults when there are none.
+ *
+ * Why the most common and not the maximum: a check takes as long as its parameters make it, so an
+ * unknown user is indistinguishable by timing only from users whose hash has the decoy's
+ * parameters, whichever are chosen. The most common parameters hide the most user names. The
+ * maximum would hide only the users at the maximum, leave every cheaper user faster than an unknown
+ * name (enumerable), and make each guessed user name cost the most expensive check there is — a
+ * gift to the flood that admission.ts bounds. Ties go to the costlier so the choice is the same
+ * whatever order consumers are listed in. Users with other parameters remain distinguishable;
+ * rehashing them with `pinpoint hash-password` (the defaults) closes that.
  */
-export function decoyHash(): PasswordHash {
-  const { N, r, p, saltBytes, keyBytes } = SCRYPT_DEFAULTS;
+export function decoyParameters(hashes: Iterable<Pick<PasswordHash, 'N' | 'r' | 'p' | 'salt' | 'hash'>>): ScryptParameters {
+  const counts = new Map<string, { params: ScryptParameters; n: number }>();
+  for (const h of hashes) {
+    const params = parametersOf(h);
+    const k = `${params.N}/${params.r}/${params.p}/${params.saltBytes}/${params.keyBytes}`;
+    const seen = counts.get(k);
+    if (seen === undefined) counts.set(k, { params, n: 1 });
+    else seen.n++;
+  }
+  let best: { params: ScryptParameters; n: number } | undefined;
+  for (const e of counts.values()) {
+    if (best === undefined || e.n > best.n || (e.n === best.n && costlier(e.params, best.params) > 0)) best = e;
+  }
+  const { N, r, p, saltBytes, keyBytes } = best?.params ?? SCRYPT_DEFAULTS;
+  return Object.freeze({ N, r, p, saltBytes, keyBytes });
+}
+
+/**
+ * A hash no password matches (random salt and digest), with the parameters `decoyParameters`
+ * picks for the configured users' hashes (the defaults when none are given). Checking an unknown
+ * user's password against it makes "unknown user" take as long as "wrong password", so response
+ * times do not reveal which user names exist. Build it once per config, not per request.
+ */
+export function decoyHash(hashes: Iterable<Pick<PasswordHash, 'N' | 'r' | 'p' | 'salt' | 'hash'>> = []): PasswordHash {
+  const { N, r, p, saltBytes, keyBytes } = decoyParameters(hashes);
   return Object.freeze({ N, r, p, salt: randomBytes(saltBytes), hash: randomBytes(keyBytes) });
 }

@@ -189,6 +189,39 @@ const CORE_CODES = {
     proxyStatus: 'connection_terminated',
     remediation: 'Nothing was denied: the client went away. Raise the client timeout if it gave up too early.',
   },
+  REQUEST_PATH_NOT_CANONICAL: {
+    status: 400,
+    title: 'The request path has a form the gateway and the upstream could read differently',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_error',
+    remediation:
+      'Send the path in plain form: {reason}. Routes are matched on the path as sent, and an upstream that decodes %2F, treats \\ as /, drops ;parameters or merges // could serve another route ({path}).',
+  },
+  TRANSFER_CODING_UNSUPPORTED: {
+    status: 501,
+    title: 'The request uses a transfer coding the gateway does not implement',
+    layer: 'gateway',
+    retryable: false,
+    proxyStatus: 'http_request_error',
+    remediation: 'Send the body with Transfer-Encoding: chunked only, or with a Content-Length (received Transfer-Encoding: {transfer_encoding}; RFC 9112 §6.1).',
+  },
+  UPGRADE_NOT_SUPPORTED: {
+    status: 400,
+    title: 'This route does not take protocol upgrades',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation: 'Send the request without Upgrade ({upgrade}): only routes with an upstream tunnel WebSocket; route {route} is a {kind} route.',
+  },
+  AUTH_CREDENTIAL_REPEATED: {
+    status: 400,
+    title: 'A credential was sent more than once',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_error',
+    remediation: 'Send {location} once: with two values, the gateway could check one and the upstream read the other.',
+  },
 } as const satisfies Record<string, CatalogEntry>;
 
 /**

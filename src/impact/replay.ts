@@ -309,7 +309,10 @@ class Replay {
         const a = authorizationPlaceholder(authorization);
         if (a === undefined || a.scheme?.toLowerCase() !== 'basic') return undefined;
         if (a.placeholder.user !== undefined) return { username: a.placeholder.user };
-        return { malformed: a.placeholder.malformed ?? 'not recorded' };
+        if (a.placeholder.malformed !== undefined) return { malformed: a.placeholder.malformed };
+        // Only configured user names are recorded (src/calllog/replay-record.ts): this one was
+        // none, and what it was is not known, so neither is what a new config would decide.
+        return stop('basic-auth: the user name was no configured user when the request was logged, and is not recorded');
       },
       basicPasswordCorrect: (username) => {
         if (target.passwordChanged(username)) stop(`basic-auth: the password of ${username} changed, and passwords are not recorded`);

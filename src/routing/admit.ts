@@ -5,6 +5,7 @@
  * the headers the answer needs, so both callers report exactly the same thing.
  */
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
+import type { Config } from '../config/schema.ts';
 import type { Code } from '../errors/catalog.ts';
 import type { Digests } from '../credentials/digests.ts';
 import type { Evidence, RequestFacts, TraceEntry } from '../pipeline/types.ts';
@@ -12,8 +13,40 @@ import type { ClientAddress } from '../proxy/forwarded.ts';
 import { duplicatedSingleton } from '../proxy/headers.ts';
 
 /** `.` or `..` segments, plain or percent-encoded: "/public/../admin" matches /public/* here but an
- * upstream that normalises it may serve /admin. */
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+ * upstream that normalises it may serve /admin. A segment also ends at a backslash, an encoded
+ * slash or a `;` (servlet containers read "/x/..;/admin" as "/admin"), whatever request_paths
+ * allows, so no setting lets a dot-segment through. */
+const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:\/|\\|;|%2f|%5c|%3b|$)/i;
+
+/**
+ * The path forms a config's `request_paths` refuses, as one pattern (undefined: all allowed).
+ * The same idea as Spring Security's StrictHttpFirewall and Envoy's
+ * `path_with_escaped_slashes_action: REJECT_REQUEST`: a route is matched on the path as sent, and
+ * a form an upstream reads as another path (RFC 3986 §2.2: %2F is data, not a delimiter, yet many
+ * servers decode it) would let a request reach a route's upstream past another route's policies.
+ */
+export function pathFormPattern(p: Config['request_paths']): RegExp | undefined {
+  const parts: string[] = [];
+  if (!p.allow_encoded_slashes) parts.push('%2f', '%5c');
+  if (!p.allow_backslashes) parts.push('\\\\');
+  if (!p.allow_semicolons) parts.push(';', '%3b');
+  if (!p.allow_empty_segments) parts.push('//');
+  return parts.length === 0 ? undefined : new RegExp(parts.join('|'), 'i');
+}
+
+function pathFormReason(found: string): { reason: string; setting: string } {
+  switch (found.toLowerCase()) {
+    case '%2f':
+    case '%5c':
+      return { reason: `an encoded slash (${found})`, setting: 'request_paths.allow_encoded_slashes' };
+    case '\\':
+      return { reason: 'a backslash', setting: 'request_paths.allow_backslashes' };
+    case '//':
+      return { reason: 'an empty segment (//)', setting: 'request_paths.allow_empty_segments' };
+    default:
+      return { reason: `a path parameter (${found})`, setting: 'request_paths.allow_semicolons' };
+  }
+}
 
 export type Admission =
   | { readonly kind: 'route'; readonly route: CompiledRoute; readonly params: Record<string, string | undefined>; readonly trace: TraceEntry }
@@ -45,6 +78,11 @@ function deny(code: Code, policy: 'http' | 'router', traceRule: string, rule: st
 export function admit(cfg: CompiledConfig, method: string, path: string, host: string, rawHeaders: readonly string[] | undefined): Admission {
   if (DOT_SEGMENT.test(path)) {
     return deny('REQUEST_PATH_INVALID', 'http', 'dot-segment in path', 'the path contains a dot-segment', { path: path.slice(0, 200) });
+  }
+  const form = cfg.pathForms === undefined ? null : cfg.pathForms.exec(path);
+  if (form !== null) {
+    const { reason, setting } = pathFormReason(form[0]);
+    return deny('REQUEST_PATH_NOT_CANONICAL', 'http', `${reason} in path`, `the path contains ${reason}`, { path: path.slice(0, 200), reason, setting });
   }
   const dup = rawHeaders === undefined ? undefined : duplicatedSingleton(rawHeaders);
   if (dup !== undefined) {

@@ -3,7 +3,7 @@
  * change or SIGHUP, graceful shutdown. In cluster mode (src/server/cluster.ts) the workers run this
  * without admin, and the primary runs the admin API.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { watch, type FSWatcher } from 'node:fs';
 import { once } from 'node:events';
@@ -63,6 +63,8 @@ export class App {
   #debounce: NodeJS.Timeout | undefined;
   #closing = false;
   readonly #tunnels = new Set<Duplex>();
+  /** Responses not yet closed, so that shutdown can end their connections once each is done. */
+  readonly #inflight = new Set<ServerResponse>();
   #spikes: SpikeDetector | undefined;
   #spikeTimer: NodeJS.Timeout | undefined;
 
@@ -158,8 +160,20 @@ export class App {
       metrics: this.metrics,
       shuttingDown: () => this.#closing,
       onInternalError: (err: unknown, requestId: string) => log.error({ err, request_id: requestId }, 'internal error'),
+      onRecorded: (res: ServerResponse) => {
+        this.#inflight.delete(res);
+        // Draining: the connection this response leaves idle is closed now, not after the
+        // client's next request (which would only hear 503) or the grace period.
+        if (this.#closing) setImmediate(() => this.#server?.closeIdleConnections());
+      },
     };
-    const handler = createRequestHandler(deps);
+    const gatewayHandler = createRequestHandler(deps);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.#inflight.add(res);
+      // RFC 9112 §9.6: a server that is closing says so with Connection: close.
+      if (this.#closing) res.shouldKeepAlive = false;
+      gatewayHandler(req, res);
+    };
     const server = createServer(
       {
         keepAliveTimeout: 65_000,
@@ -301,6 +315,9 @@ export class App {
     if (server !== undefined) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Requests in flight answer with Connection: close where their headers are not out yet;
+      // the others' connections are closed as each response ends (onRecorded).
+      for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
       const timer = setTimeout(() => {
         server.closeAllConnections();
         for (const t of this.#tunnels) t.destroy();

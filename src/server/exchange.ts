@@ -51,6 +51,7 @@ export class Exchange {
   /** Credential digests the policies computed, reused by the replay record (no second hash). */
   readonly digests = new Digests();
   #bodyPromise: Promise<Buffer> | undefined;
+  #continued = false;
   /** Set once the exchange has been recorded (its response closed). */
   recorded = false;
   /** Final status, set by settle(). */
@@ -82,8 +83,24 @@ export class Exchange {
     this.path = path;
   }
 
+  /**
+   * Sends `100 Continue` once, if the client asked for it (RFC 9110 §10.1.1). The server's
+   * checkContinue handler leaves this to the gateway, so the client only sends its body once every
+   * policy that can refuse on headers alone has allowed it.
+   */
+  sendContinue(): void {
+    if (this.#continued || this.res.headersSent) return;
+    const expect = this.req.headers.expect;
+    if (typeof expect !== 'string' || expect.toLowerCase() !== '100-continue') return;
+    this.#continued = true;
+    this.res.writeContinue();
+  }
+
   /** Buffers the request body once (for policies that read it), failing past `limit` bytes. */
   readBody(limit: number): Promise<Buffer> {
+    // A policy reading the body runs after the header-only ones; a client waiting for 100
+    // Continue would otherwise never send what it reads.
+    this.sendContinue();
     this.#bodyPromise ??= new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;

@@ -22,6 +22,11 @@ import type { Metrics } from './metrics.ts';
 import { requestIdFor } from './request-id.ts';
 import type { AiRuntime } from '../ai/runtime.ts';
 import { serveAi } from '../ai/handler.ts';
+import { maskText } from '../policies/ai-guardrails/mask.ts';
+import { SECRET_HEADERS } from '../credentials/locations.ts';
+
+/** What is masked in a stored upstream error body: credentials only (an email in a 409 is the operator's to read). */
+const SECRETS_ONLY = ['secret'] as const;
 
 export interface Runtime {
   readonly compiled: CompiledConfig;
@@ -39,6 +44,8 @@ export interface GatewayDeps {
   onInternalError(err: unknown, requestId: string): void;
   /** Called for every denial the gateway answered itself (spike alerts). */
   onDenial?(code: string, route: string | null, consumer: string | null, requestId: string): void;
+  /** Called once each exchange is recorded (its response closed). */
+  onRecorded?(res: ServerResponse): void;
 }
 
 /** RFC 9110 §9.2.2 idempotent methods: safe to send twice. */
@@ -69,6 +76,7 @@ export function prepare(
   // The request id header is added to each response's own header list rather than with
   // res.setHeader: mixing setHeader with writeHead(array) sends Node down a slow path (~13 µs).
 
+  const form = (req.url ?? '/').charCodeAt(0) === 0x2f ? 'origin' : toOriginForm(req);
   const { path, query } = splitTarget(req.url ?? '/');
   const client = clientAddress(req.socket.remoteAddress, req.headers, cfg.trustedProxies, cfg.source.trusted_proxy_header);
   const x = new Exchange(req, res, cfg, requestId, client, path, query);
@@ -78,6 +86,9 @@ export function prepare(
     res.setHeader('connection', 'close');
     x.reply('GATEWAY_SHUTTING_DOWN', 'gateway');
     return undefined;
+  }
+  if (form !== 'origin' || req.headers['transfer-encoding'] !== undefined) {
+    if (refusedFraming(x, form, rt.compiled.source.request_id.header)) return undefined;
   }
 
   const method = req.method ?? 'GET';
@@ -122,6 +133,69 @@ export function prepare(
     );
   }
   return conclude(deps, x, rt, route, client, query, verdict as Verdict);
+}
+
+/**
+ * Brings a request target that is not in origin-form to it (RFC 9112 §3.2): absolute-form
+ * (`GET http://host/path`) names its own host, and a server MUST then ignore the Host header and
+ * use the target's authority (§3.2.2), so the route is matched, and the upstream addressed, by
+ * that host and an origin-form path. Left unchanged, the absolute URL would reach the upstream as
+ * its request target and pick the upstream's virtual host past the gateway's host routing.
+ */
+function toOriginForm(req: IncomingMessage): 'origin' | 'asterisk' | 'invalid' {
+  const target = req.url ?? '';
+  if (target === '*') return 'asterisk';
+  if (!/^https?:\/\//i.test(target)) return 'invalid';
+  let u: URL;
+  try {
+    u = new URL(target);
+  } catch {
+    return 'invalid';
+  }
+  // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
+  if (u.username !== '' || u.password !== '' || u.host === '') return 'invalid';
+  req.headers.host = u.host;
+  // The path and query exactly as sent: URL would have normalised dot-segments and escapes,
+  // which the path checks must see (src/routing/admit.ts).
+  const authority = target.indexOf('//') + 2;
+  const slash = target.indexOf('/', authority);
+  const q = target.indexOf('?', authority);
+  if (slash !== -1 && (q === -1 || slash < q)) req.url = target.slice(slash);
+  else req.url = q === -1 ? '/' : `/${target.slice(q)}`; // RFC 9112 §3.2.1: an empty path is "/"
+  return 'origin';
+}
+
+/**
+ * Requests the gateway answers before routing: `OPTIONS *` (RFC 9110 §9.3.7: about the server
+ * itself, so the gateway answers it), any other target that is neither origin- nor absolute-form,
+ * and a transfer coding other than chunked (RFC 9112 §6.1: 501; Node parses the body as chunked
+ * when chunked is last, and dropping the other codings would pass the upstream a body it cannot
+ * read). Returns true when it answered.
+ */
+function refusedFraming(x: Exchange, form: 'origin' | 'asterisk' | 'invalid', requestIdHeader: string): boolean {
+  if (form === 'asterisk' && x.req.method === 'OPTIONS') {
+    x.trace.push({ policy: 'http', type: 'http', outcome: 'allow', rule: 'OPTIONS * answered by the gateway (RFC 9110 §9.3.7)', us: 0 });
+    x.res.writeHead(200, { [requestIdHeader]: x.requestId, 'content-length': '0' });
+    x.res.end();
+    return true;
+  }
+  if (form !== 'origin') {
+    const reason = form === 'asterisk' ? 'the * request target is only for OPTIONS' : 'the request target is neither a path nor an http(s) URL';
+    const evidence = { reason, target: (x.req.url ?? '').slice(0, 200) };
+    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: reason, code: 'REQUEST_MALFORMED', evidence, us: 0 });
+    x.reply('REQUEST_MALFORMED', 'http', { evidence, rule: reason });
+    return true;
+  }
+  const te = x.req.headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+    const evidence = { transfer_encoding: te.slice(0, 100) };
+    const rule = `Transfer-Encoding ${evidence.transfer_encoding} is not chunked alone`;
+    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule, code: 'TRANSFER_CODING_UNSUPPORTED', evidence, us: 0 });
+    x.res.setHeader('connection', 'close');
+    x.reply('TRANSFER_CODING_UNSUPPORTED', 'http', { evidence, rule });
+    return true;
+  }
+  return false;
 }
 
 /** Applies a verdict: count monitor denials, answer denials and local responses, or go on. */
@@ -199,6 +273,7 @@ function record(deps: GatewayDeps, x: Exchange): void {
     // Only after shutdown closed the log; never let it crash the process. Counted and logged.
     deps.onInternalError(err, x.requestId);
   }
+  deps.onRecorded?.(x.res);
 }
 
 /** Fired when an attempt's response headers are late: aborts it as undici's own timeout would. */
@@ -320,9 +395,34 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   #keepBody(): void {
-    if (this.#captured !== undefined) this.#f.x.upstreamBody = Buffer.concat(this.#captured).toString('utf8');
+    // An upstream's error body can echo what the client sent (a key, a token): masked like a
+    // provider's error before it is stored.
+    if (this.#captured !== undefined) this.#f.x.upstreamBody = storedUpstreamBody(Buffer.concat(this.#captured).toString('utf8'), this.#f.x.req);
     this.#captured = undefined;
   }
+}
+
+/**
+ * An upstream error body as the call log keeps it: what the masking detectors call a credential
+ * (src/policies/ai-guardrails/mask.ts), and every credential this request carried in a header
+ * that holds them (src/credentials/locations.ts SECRET_HEADERS: an upstream answering "invalid
+ * key pp_live_…" echoes it), replaced. Runs only for the bodies of upstream 4xx/5xx it captured.
+ */
+function storedUpstreamBody(body: string, req: IncomingMessage): string {
+  let out = maskText(body, SECRETS_ONLY).text;
+  for (const name of SECRET_HEADERS) {
+    const raw = req.headers[name];
+    if (raw === undefined) continue;
+    for (const v of Array.isArray(raw) ? raw : [raw]) {
+      // The credential part of each value: past an auth scheme, or each cookie's value.
+      const parts = name === 'cookie' ? v.split(';').map((c) => c.slice(c.indexOf('=') + 1)) : [v.replace(/^[A-Za-z][\w.+-]*\s+(?=\S)/, '')];
+      for (const p of parts) {
+        const secret = p.trim();
+        if (secret.length >= 8 && out.includes(secret)) out = out.replaceAll(secret, '[SECRET]');
+      }
+    }
+  }
+  return out;
 }
 
 function withoutAccessControl(h: string[]): string[] {
@@ -336,7 +436,7 @@ class Forwarding {
   readonly deps: GatewayDeps;
   readonly p: Prepared;
   readonly x: Exchange;
-  readonly group: UpstreamGroup;
+  group: UpstreamGroup;
   readonly maxAttempts: number;
   readonly logBytes: number;
   readonly requestIdHeader: string;
@@ -376,17 +476,13 @@ class Forwarding {
   }
 
   attempt(): void {
+    if (this.x.attempts > 0) this.#followReload();
     const { x, group } = this;
     const now = Date.now();
     const tried = this.#tried;
     const { target, retryAt } = group.pick(now, tried !== undefined && tried.size < group.targets.length ? tried : undefined);
     if (target === undefined) {
-      const evidence = { upstream: group.id, retry_at: new Date(retryAt).toISOString() };
-      x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: 'every target resting', code: 'UPSTREAM_NO_HEALTHY_TARGET', evidence, us: 0 });
-      x.reply('UPSTREAM_NO_HEALTHY_TARGET', `upstream:${group.id}`, {
-        evidence,
-        headers: { 'retry-after': String(Math.max(1, Math.ceil((retryAt - now) / 1000))) },
-      });
+      noHealthyTarget(x, group.id, retryAt, now);
       return;
     }
     if (this.maxAttempts > 1) (this.#tried ??= new Set()).add(target);
@@ -402,6 +498,20 @@ class Forwarding {
       },
       new Attempt(this, target),
     );
+  }
+
+  /**
+   * A retry after a reload goes to the upstream group of the config now in force: the previous
+   * config's pools take no new requests once retired (Upstreams.retire closes them as their
+   * requests finish), so a retry sent there would fail with no fault of any target.
+   */
+  #followReload(): void {
+    const current = this.deps.current().upstreams.groups.get(this.group.id);
+    if (current === undefined || current === this.group) return;
+    // A target tried already is the same target in the new config if its URL is the same.
+    const tried = new Set([...(this.#tried ?? [])].map((t) => t.url));
+    this.group = current;
+    this.#tried = new Set(current.targets.filter((t) => tried.has(t.url)));
   }
 
   failed(err: unknown, target: Target): void {
@@ -450,14 +560,40 @@ class Forwarding {
 }
 
 export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
+  const { x, verdict, route } = p;
   // Every policy allowed: now the client may send the body it announced (RFC 9110 §10.1.1).
-  const expect = p.x.req.headers.expect;
-  if (typeof expect === 'string' && expect.toLowerCase() === '100-continue' && !p.x.res.headersSent) p.x.res.writeContinue();
-  if (p.route.kind !== 'proxy') {
+  x.sendContinue();
+  // The smallest enforced request-size limit of the request (the route's and the caller's own).
+  // A body a policy buffered was read against the route's limits only, before the caller was
+  // known, so a consumer's lower limit is checked here, before anything goes upstream.
+  const limit = verdict.bodyLimit;
+  if (limit !== undefined && x.bufferedBody !== undefined && x.bufferedBody.length > limit) {
+    bodyTooLarge(x, verdict.bodyLimitPolicy?.id ?? 'request-size', limit, x.bufferedBody.length, `buffered body of ${x.bufferedBody.length} bytes passed ${limit}`);
+    return;
+  }
+  if (route.kind !== 'proxy') {
+    // The AI handler reads the whole body; read it here under the caller's limit when that is lower.
+    if (limit !== undefined && limit < route.maxBufferedBody && x.bufferedBody === undefined && verdict.replaceBody === undefined) {
+      x.readBody(limit).then(
+        () => serveAi(deps, p),
+        (err: unknown) => {
+          if (err instanceof BodyTooLargeError) bodyTooLarge(x, verdict.bodyLimitPolicy?.id ?? 'request-size', err.limit, err.received, `body passed ${err.limit} bytes while buffering`);
+          // Otherwise the client left mid-body: the exchange settles as CLIENT_CLOSED_REQUEST.
+        },
+      );
+      return;
+    }
     serveAi(deps, p);
     return;
   }
   new Forwarding(deps, p, proto).attempt();
+}
+
+function bodyTooLarge(x: Exchange, policy: string, limit: number, received: number, rule: string): void {
+  const evidence = { limit_bytes: limit, received_bytes: received };
+  x.trace.push({ policy, type: 'request-size', outcome: 'deny', rule, code: 'BODY_TOO_LARGE', evidence, us: 0 });
+  x.res.setHeader('connection', 'close');
+  x.reply('BODY_TOO_LARGE', policy, { evidence, rule });
 }
 
 /** A request id for this request: the incoming one if valid and trusted, else a new one. */
@@ -468,6 +604,26 @@ export function requestIdOf(rt: Runtime, req: IncomingMessage): string {
     r.trust_incoming === 'always' ||
     (r.trust_incoming === 'trusted_proxies' && proxies.length > 0 && firstMatch(proxies, normaliseIp(req.socket.remoteAddress ?? '')) !== undefined);
   return requestIdFor(req.headers[r.header], trust);
+}
+
+/** 503 when every target of the group is resting, with when the first one comes back. */
+export function noHealthyTarget(x: Exchange, upstream: string, retryAt: number, now: number): void {
+  const evidence = { upstream, retry_at: new Date(retryAt).toISOString() };
+  x.trace.push({ policy: `upstream:${upstream}`, type: 'upstream', outcome: 'deny', rule: 'every target resting', code: 'UPSTREAM_NO_HEALTHY_TARGET', evidence, us: 0 });
+  x.reply('UPSTREAM_NO_HEALTHY_TARGET', `upstream:${upstream}`, {
+    evidence,
+    headers: { 'retry-after': String(Math.max(1, Math.ceil((retryAt - now) / 1000))) },
+  });
+}
+
+/** The answer to a bug (not a denial): the envelope with the request id to report, never details. */
+export function sendInternalError(rt: Runtime, requestId: string, req: IncomingMessage, res: ServerResponse): void {
+  const src = rt.compiled.source;
+  sendProblem(
+    res,
+    { code: 'GATEWAY_INTERNAL_ERROR', policy: 'gateway', requestId, requestIdHeader: src.request_id.header, detailed: false, typeBase: src.errors.type_base },
+    req.method ?? 'GET',
+  );
 }
 
 export function createRequestHandler(deps: GatewayDeps, proto = 'http'): (req: IncomingMessage, res: ServerResponse) => void {
@@ -481,12 +637,7 @@ export function createRequestHandler(deps: GatewayDeps, proto = 'http'): (req: I
         res.destroy();
         return;
       }
-      const src = rt.compiled.source;
-      sendProblem(
-        res,
-        { code: 'GATEWAY_INTERNAL_ERROR', policy: 'gateway', requestId, requestIdHeader: src.request_id.header, detailed: false, typeBase: src.errors.type_base },
-        req.method ?? 'GET',
-      );
+      sendInternalError(rt, requestId, req, res);
     };
     try {
       const p = prepare(deps, rt, requestId, req, res);

@@ -4,7 +4,7 @@
 import type { Decision, DecisionContext, RequestFacts } from '../../pipeline/types.ts';
 import type { KeyIndex } from '../../credentials/api-keys.ts';
 import type { KeyLocation } from './schema.ts';
-import { COMMON_KEY_QUERY, describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+import { COMMON_KEY_QUERY, describeLocation, headerValue, readCredential, repeatedCredential } from '../../credentials/locations.ts';
 
 export { describeLocation };
 
@@ -99,6 +99,8 @@ export function decideApiKey(c: ApiKeyCompiled, ctx: DecisionContext): Decision 
     return { outcome: 'deny', code: 'AUTH_KEY_MISSING', rule: 'no key in any accepted place', evidence: { accepted: c.accepted }, headers: challenge };
   }
 
+  const repeated = foundAt.from === 'query' ? repeatedCredential(facts, foundAt) : undefined;
+  if (repeated !== undefined) return repeated;
   const where = describeLocation(foundAt);
   const key = findKey(c, ctx, presented);
   if (key === undefined) {

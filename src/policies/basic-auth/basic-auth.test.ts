@@ -5,22 +5,24 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scryptSync } from 'node:crypto';
+import { Value } from '@sinclair/typebox/value';
 import { KeyIndex } from '../../credentials/api-keys.ts';
 import { hashPassword, verifyPasswordAsync, type PasswordHash } from '../../credentials/password.ts';
 import { CATALOG } from '../../errors/catalog.ts';
 import { evaluate } from '../../pipeline/run.ts';
 import { context } from '../../pipeline/testing.ts';
 import { ConfigError, type CompiledPolicy, type ConsumerSpec, type Decision, type Deny, type Mode, type RequestFacts } from '../../pipeline/types.ts';
+import { PASSWORD_CHECKS, PasswordCheckAdmission } from './admission.ts';
 import { basicAuth, compileBasicAuth, type BasicAuthDeps } from './index.ts';
-import type { BasicAuthConfig } from './schema.ts';
+import { BasicAuthSchema, type BasicAuthConfig } from './schema.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 
-/** A cheap hash in the real format (N=1024) so the many test checks stay fast. */
-function cheapHash(password: string): string {
+/** A cheap hash in the real format (N=1024 unless told) so the many test checks stay fast. */
+function cheapHash(password: string, N = 1024, r = 8, p = 1): string {
   const salt = Buffer.from('0123456789abcdef');
-  const hash = scryptSync(Buffer.from(password.normalize('NFC'), 'utf8'), salt, 32, { N: 1024, r: 8, p: 1 });
-  return `scrypt$1024$8$1$${salt.toString('base64')}$${hash.toString('base64')}`;
+  const hash = scryptSync(Buffer.from(password.normalize('NFC'), 'utf8'), salt, 32, { N, r, p });
+  return `scrypt$${N}$${r}$${p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
 const PASSWORDS = {
@@ -36,14 +38,15 @@ const CONSUMERS: readonly ConsumerSpec[] = [
   { id: 'zoe-co', credentials: { basic_auth: [{ username: 'zo\u00eb', password_hash: cheapHash(PASSWORDS.zoe) }] } },
 ];
 
-const BASE: BasicAuthConfig = { realm: 'pinpoint', scopes: [], cache: { max_entries: 1000, ttl_seconds: 60 } };
+const BASE: BasicAuthConfig = { realm: 'pinpoint', scopes: [], cache: { max_entries: 1000, ttl_seconds: 60 }, checks: { max_concurrent: 2, max_queued: 64 } };
 
 function ctxFor(consumers: readonly ConsumerSpec[] = CONSUMERS, path = 'policies.login.config') {
   return { consumers, apiKeys: KeyIndex.build([], {}).index, env: {}, path, baseDir: process.cwd() };
 }
 
+/** Each compile gets an admission of its own unless the test passes one: tests never share counts. */
 function compile(config: Partial<BasicAuthConfig> = {}, deps: BasicAuthDeps = {}, mode: Mode = 'enforce'): CompiledPolicy {
-  return compileBasicAuth({ ...BASE, ...config }, { id: 'login', mode }, ctxFor(), deps);
+  return compileBasicAuth({ ...BASE, ...config }, { id: 'login', mode }, ctxFor(), { admission: new PasswordCheckAdmission(), ...deps });
 }
 
 function facts(headers: Record<string, string | undefined> = {}, now = NOW): RequestFacts {
@@ -207,7 +210,8 @@ void describe('basic-auth decide', () => {
 });
 
 void describe('basic-auth contract', () => {
-  void test('every denial is a 401 with the Basic challenge (RFC 9110 §11.6.1)', async () => {
+  // BASIC_AUTH_BUSY is the one exception, a 503: it checked nothing (see the admission tests).
+  void test('every denial about the credentials is a 401 with the Basic challenge (RFC 9110 §11.6.1)', async () => {
     for (const c of CASES) {
       if (c.expect === 'allow') continue;
       const d = asDeny(await decide(compile(c.config), facts({ authorization: c.authorization })));
@@ -361,6 +365,195 @@ void describe('basic-auth verification cache', () => {
     assert.equal(calls(), 2);
     await decide(p, facts({ authorization: BOB }));
     assert.equal(calls(), 3, 'the dry run left nothing in the cache');
+  });
+});
+
+/**
+ * A verify that is as slow as the test wants: every check waits until open(), then runs the real
+ * scrypt; checks started after open() run at once.
+ */
+function slow(): { deps: BasicAuthDeps; calls: () => number; open: () => void; close: () => void } {
+  let opened = false;
+  const waiting: (() => void)[] = [];
+  let calls = 0;
+  return {
+    deps: {
+      verify: (pw: string, h: PasswordHash) => {
+        calls++;
+        const gate = opened ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve));
+        return gate.then(() => verifyPasswordAsync(pw, h));
+      },
+    },
+    calls: () => calls,
+    open: () => {
+      opened = true;
+      waiting.splice(0).forEach((resolve) => resolve());
+    },
+    close: () => {
+      opened = false;
+    },
+  };
+}
+
+function pending(d: Decision | Promise<Decision>): d is Promise<Decision> {
+  return typeof (d as { then?: unknown }).then === 'function';
+}
+
+void describe('basic-auth admission of password checks', () => {
+  const TINY = { checks: { max_concurrent: 1, max_queued: 1 } } as const;
+  const nocache = { cache: { max_entries: 0, ttl_seconds: 0 } } as const;
+
+  function busy(d: Decision | Promise<Decision>): Deny {
+    assert.ok(!pending(d), 'a refusal is synchronous: it waits for nothing');
+    const deny = asDeny(d);
+    assert.equal(deny.code, 'BASIC_AUTH_BUSY');
+    assert.match(deny.headers?.['retry-after'] ?? '', /^[1-9][0-9]*$/, 'Retry-After in delay-seconds (RFC 9110 §10.2.3)');
+    assert.equal(deny.headers?.['retry-after'], String(deny.evidence.retry_after_s));
+    return deny;
+  }
+
+  void test('the catalog entry: a retryable 503 from the gateway', () => {
+    const e = CATALOG.BASIC_AUTH_BUSY;
+    assert.deepEqual([e.status, e.layer, e.retryable, e.proxyStatus], [503, 'gateway', true, 'destination_unavailable']);
+    assert.match(e.remediation, /\{retry_after_s\}/);
+  });
+
+  void test('1 running, 1 waiting: the third concurrent check is refused with Retry-After; after the burst a login passes', async () => {
+    const s = slow();
+    const p = compile({ ...TINY, ...nocache }, s.deps);
+    const d1 = p.decide(context({ facts: facts({ authorization: basic('bob:guess-1') }) }));
+    const d2 = p.decide(context({ facts: facts({ authorization: basic('bob:guess-2') }) }));
+    const d3 = p.decide(context({ facts: facts({ authorization: basic('bob:guess-3') }) }));
+    const refused = busy(d3);
+    assert.equal(refused.identity, undefined);
+    assert.equal(s.calls(), 1, 'one check runs, one waits, the refused one never reaches scrypt');
+    s.open();
+    assert.deepEqual(
+      (await Promise.all([d1, d2])).map((d) => asDeny(d).code),
+      ['BASIC_AUTH_INVALID', 'BASIC_AUTH_INVALID'],
+    );
+    const after = p.decide(context({ facts: facts({ authorization: basic(`bob:${PASSWORDS.bob}`) }) }));
+    assert.ok(pending(after));
+    assert.equal((await after).outcome, 'allow');
+    assert.equal(s.calls(), 3);
+  });
+
+  void test('unknown users count against the same bound and get the same refusal as known ones', async () => {
+    const s = slow();
+    const p = compile({ ...TINY, ...nocache }, s.deps);
+    const held = [p.decide(context({ facts: facts({ authorization: basic('ghost:a') }) })), p.decide(context({ facts: facts({ authorization: basic('bob:b') }) }))];
+    const unknown = busy(p.decide(context({ facts: facts({ authorization: basic('ghost:c') }) })));
+    const known = busy(p.decide(context({ facts: facts({ authorization: basic('bob:d') }) })));
+    assert.deepEqual([unknown.rule, unknown.evidence, unknown.headers], [known.rule, known.evidence, known.headers]);
+    s.open();
+    await Promise.all(held.map(async (d) => Promise.resolve(d)));
+  });
+
+  void test('a flood never queues more than max_queued, and all admitted checks finish', async () => {
+    const admission = new PasswordCheckAdmission();
+    const s = slow();
+    const p = compile({ checks: { max_concurrent: 2, max_queued: 3 }, ...nocache }, { ...s.deps, admission });
+    const ds = Array.from({ length: 40 }, (_, i) => p.decide(context({ facts: facts({ authorization: basic(`nobody${i}:guess${i}`) }) })));
+    const admitted = ds.filter(pending);
+    assert.equal(admitted.length, 5);
+    for (const d of ds.filter((x) => !pending(x))) busy(d);
+    assert.deepEqual([admission.running, admission.queued], [2, 3]);
+    s.open();
+    assert.deepEqual(
+      new Set((await Promise.all(admitted)).map((d) => asDeny(d).code)),
+      new Set(['BASIC_AUTH_INVALID']),
+    );
+    assert.deepEqual([admission.peakQueued, admission.queued], [3, 0]);
+  });
+
+  void test('pairs verified recently need no check: they pass while checks are saturated', async () => {
+    const s = slow();
+    const p = compile(TINY, s.deps);
+    s.open();
+    const first = p.decide(context({ facts: facts({ authorization: basic(`bob:${PASSWORDS.bob}`) }) }));
+    assert.equal((await first).outcome, 'allow');
+    s.close();
+    const held = [p.decide(context({ facts: facts({ authorization: basic('bob:x1') }) })), p.decide(context({ facts: facts({ authorization: basic('bob:x2') }) }))];
+    busy(p.decide(context({ facts: facts({ authorization: basic('bob:x3') }) })));
+    const cached = p.decide(context({ facts: facts({ authorization: basic(`bob:${PASSWORDS.bob}`) }) }));
+    assert.ok(!pending(cached));
+    assert.equal(cached.outcome, 'allow');
+    s.open();
+    await Promise.all(held.map(async (d) => Promise.resolve(d)));
+  });
+
+  void test('identical concurrent requests join the running check and take no slot of their own', async () => {
+    const s = slow();
+    const p = compile({ checks: { max_concurrent: 1, max_queued: 0 }, ...nocache }, s.deps);
+    const ds = [1, 2, 3].map(() => p.decide(context({ facts: facts({ authorization: basic(`bob:${PASSWORDS.bob}`) }) })));
+    assert.ok(ds.every(pending));
+    s.open();
+    assert.deepEqual(
+      (await Promise.all(ds)).map((d) => d.outcome),
+      ['allow', 'allow', 'allow'],
+    );
+    assert.equal(s.calls(), 1);
+  });
+
+  void test('the bound is per process: policies compiled without their own admission share one', async () => {
+    // Hold the process-wide slot from outside any policy; a policy allowing one check must refuse.
+    let finish: () => void = () => undefined;
+    const held = PASSWORD_CHECKS.run({ maxConcurrent: 1, maxQueued: 0 }, () => new Promise<void>((resolve) => (finish = resolve)));
+    try {
+      const p = compileBasicAuth({ ...BASE, ...nocache, checks: { max_concurrent: 1, max_queued: 0 } }, { id: 'login', mode: 'enforce' }, ctxFor());
+      busy(p.decide(context({ facts: facts({ authorization: basic('bob:guess') }) })));
+    } finally {
+      finish();
+      await held;
+    }
+  });
+
+  void test('schema: defaults leave libuv threads free and bound the queue; out-of-range values are refused', () => {
+    const d = Value.Default(BasicAuthSchema, {}) as BasicAuthConfig;
+    assert.deepEqual(d.checks, { max_concurrent: 2, max_queued: 64 });
+    assert.equal(Value.Check(BasicAuthSchema, d), true);
+    for (const checks of [{ max_concurrent: 0 }, { max_queued: -1 }, { max_concurrent: 1.5 }, { other: 1 }]) {
+      assert.equal(Value.Check(BasicAuthSchema, { ...d, checks: { ...d.checks, ...checks } }), false, JSON.stringify(checks));
+    }
+  });
+});
+
+void describe('basic-auth decoy for unknown users', () => {
+  function decoyFor(consumers: readonly ConsumerSpec[]): Promise<PasswordHash | undefined> {
+    let seen: PasswordHash | undefined;
+    const p = compileBasicAuth(BASE, { id: 'login', mode: 'enforce' }, ctxFor(consumers), {
+      admission: new PasswordCheckAdmission(),
+      verify: (_pw, h) => {
+        seen = h;
+        return Promise.resolve(false);
+      },
+    });
+    return Promise.resolve(p.decide(context({ facts: facts({ authorization: basic('nobody-here:pw') }) }))).then((d) => {
+      assert.equal(asDeny(d).internal?.reason, 'unknown_user');
+      return seen;
+    });
+  }
+  const user = (name: string, hash: string): ConsumerSpec => ({ id: `${name}-co`, credentials: { basic_auth: [{ username: name, password_hash: hash }] } });
+  const params = (h: PasswordHash | undefined) => (h === undefined ? undefined : { N: h.N, r: h.r, p: h.p, salt: h.salt.length, key: h.hash.length });
+
+  void test('has the parameters of the configured users, not the defaults', async () => {
+    const h = await decoyFor([user('a', cheapHash('x', 2048, 4, 2)), user('b', cheapHash('y', 2048, 4, 2))]);
+    assert.deepEqual(params(h), { N: 2048, r: 4, p: 2, salt: 16, key: 32 });
+  });
+
+  void test('with mixed parameters: the most common ones (the most users hidden)', async () => {
+    const h = await decoyFor([user('a', cheapHash('x', 1024)), user('b', cheapHash('y', 4096)), user('c', cheapHash('z', 1024))]);
+    assert.deepEqual(params(h), { N: 1024, r: 8, p: 1, salt: 16, key: 32 });
+  });
+
+  void test('without users: the defaults', async () => {
+    assert.deepEqual(params(await decoyFor([])), { N: 16384, r: 8, p: 1, salt: 16, key: 32 });
+  });
+
+  void test('computed once per config: every instance and request use the same decoy', async () => {
+    const consumers = [user('a', cheapHash('x', 2048))];
+    const [h1, h2] = await Promise.all([decoyFor(consumers), decoyFor(consumers)]);
+    assert.ok(h1 !== undefined && h1 === h2);
   });
 });
 

@@ -37,4 +37,15 @@ export const BASIC_AUTH_CODES = {
     // not reveal which user names exist; the trace and call log keep which one it was.
     remediation: 'Check the user name {username} and the password; ask the API owner to reset the password if it is lost.',
   },
+  BASIC_AUTH_BUSY: {
+    // RFC 9110 §15.6.4: 503 with Retry-After (§10.2.3) for a temporary overload. The credentials
+    // were not checked, so this says nothing about them (nor whether the user name exists).
+    status: 503,
+    title: 'Password checks are saturated',
+    layer: 'gateway',
+    retryable: true,
+    proxyStatus: 'destination_unavailable',
+    remediation:
+      'Retry after {retry_after_s} seconds (Retry-After): the gateway is already checking as many passwords as it allows and its wait queue is full, so these credentials were not checked. Operators: a flood of wrong passwords is the usual cause; see checks.max_concurrent and checks.max_queued of the basic-auth policy.',
+  },
 } as const satisfies Record<string, CatalogEntry>;

@@ -1,14 +1,16 @@
 /**
  * Decision for `basic-auth` (RFC 7617). Header parsing and the verdict are pure; the one expensive
  * step, the scrypt check, goes through the injected `verify` and is skipped for pairs verified
- * recently (see VerifiedCache in src/credentials/basic-auth.ts for the trade-off).
+ * recently (see VerifiedCache in src/credentials/basic-auth.ts for the trade-off), and is admitted
+ * through a per-process bound on concurrent and waiting checks (./admission.ts).
  *
- * Synchronous for everything that needs no scrypt (missing, malformed, wrong scheme, cache hit);
- * a promise only when a password must be checked.
+ * Synchronous for everything that needs no scrypt (missing, malformed, wrong scheme, cache hit,
+ * checks saturated); a promise only when a password must be checked.
  */
 import type { BasicUser, BasicUserIndex, VerifiedCache } from '../../credentials/basic-auth.ts';
 import type { PasswordHash } from '../../credentials/password.ts';
 import type { Decision, DecisionContext, Identity, RequestFacts } from '../../pipeline/types.ts';
+import type { AdmissionLimits, AdmissionRefused, PasswordCheckAdmission } from './admission.ts';
 
 export interface BasicAuthCompiled {
   /** `Basic realm="…", charset="UTF-8"` (RFC 7617 §2, §2.1). */
@@ -18,8 +20,15 @@ export interface BasicAuthCompiled {
   readonly cache: VerifiedCache;
   /** The scrypt check (crypto.scrypt on the thread pool in production). */
   readonly verify: (password: string, hash: PasswordHash) => Promise<boolean>;
-  /** Checked for unknown users, so they cost as much as a wrong password (no timing oracle). */
+  /**
+   * Checked for unknown users, so they cost as much as a wrong password (no timing oracle). It has
+   * the most common scrypt parameters of the configured users (decoyHash in password.ts says why).
+   */
   readonly decoy: PasswordHash;
+  /** Bounds scrypt runs and waiters; shared by the whole process (see admission.ts). */
+  readonly admission: PasswordCheckAdmission;
+  /** This policy's checks.max_concurrent and checks.max_queued. */
+  readonly limits: AdmissionLimits;
   /** Checks in progress by cache key: a burst of identical requests runs scrypt once. */
   readonly inflight: Map<string, Promise<boolean>>;
   /** Identity per user, built once per compile. */
@@ -119,13 +128,32 @@ function invalid(c: BasicAuthCompiled, username: string, reason: 'unknown_user' 
   };
 }
 
-/** Runs scrypt once for all concurrent identical requests. */
-function check(c: BasicAuthCompiled, key: string, password: string, hash: PasswordHash): Promise<boolean> {
-  let p = c.inflight.get(key);
-  if (p === undefined) {
-    p = c.verify(password, hash).finally(() => c.inflight.delete(key));
-    c.inflight.set(key, p);
-  }
+function busy(c: BasicAuthCompiled, refused: AdmissionRefused): Decision {
+  return {
+    outcome: 'deny',
+    code: 'BASIC_AUTH_BUSY',
+    // Nothing about the user: the refusal comes before any check, for known and unknown names
+    // alike, so it cannot tell them apart. Load figures are for operators only.
+    rule: 'password checks saturated: every slot is running and the wait queue is full',
+    evidence: { retry_after_s: refused.retryAfterS },
+    internal: { running: refused.running, queued: refused.queued, max_concurrent: c.limits.maxConcurrent, max_queued: c.limits.maxQueued },
+    // RFC 9110 §10.2.3: how long the client should wait before retrying the 503.
+    headers: { 'retry-after': String(refused.retryAfterS) },
+  };
+}
+
+/**
+ * Runs scrypt once for all concurrent identical requests, within the admission bounds. A request
+ * joining a check already admitted takes no slot of its own; a refusal is returned synchronously
+ * and is not remembered, so the next identical request asks for admission again.
+ */
+function check(c: BasicAuthCompiled, key: string, password: string, hash: PasswordHash): Promise<boolean> | AdmissionRefused {
+  const pending = c.inflight.get(key);
+  if (pending !== undefined) return pending;
+  const admitted = c.admission.run(c.limits, () => c.verify(password, hash));
+  if ('refused' in admitted) return admitted;
+  const p = admitted.finally(() => c.inflight.delete(key));
+  c.inflight.set(key, p);
   return p;
 }
 
@@ -184,9 +212,13 @@ export function decideBasicAuth(c: BasicAuthCompiled, ctx: DecisionContext): Dec
   }
   if (user === undefined) {
     // Same cost as a wrong password, so the response time does not say whether the user exists.
-    return check(c, `decoy\u0000${key}`, password, c.decoy).then(() => invalid(c, username, 'unknown_user', null));
+    const decoy = check(c, `decoy\u0000${key}`, password, c.decoy);
+    if ('refused' in decoy) return busy(c, decoy);
+    return decoy.then(() => invalid(c, username, 'unknown_user', null));
   }
-  return check(c, key, password, user.hash).then((ok) => {
+  const checked = check(c, key, password, user.hash);
+  if ('refused' in checked) return busy(c, checked);
+  return checked.then((ok) => {
     if (!ok) return invalid(c, username, 'wrong_password', user.consumer);
     // A dry run (diagnose, trace) looks without changing state: it does not warm the cache.
     if (!ctx.dryRun) c.cache.set(key, user, now);

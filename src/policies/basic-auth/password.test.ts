@@ -1,7 +1,7 @@
 /** The scrypt password hashes behind basic-auth (src/credentials/password.ts). */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashPassword, hashPasswordCommand, parsePasswordHash, SCRYPT_DEFAULTS, verifyPassword, verifyPasswordAsync } from '../../credentials/password.ts';
+import { decoyHash, decoyParameters, hashPassword, hashPasswordCommand, parsePasswordHash, SCRYPT_DEFAULTS, verifyPassword, verifyPasswordAsync, type PasswordHash } from '../../credentials/password.ts';
 
 const FORMAT = /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=$/;
 
@@ -77,5 +77,42 @@ void describe('password hashes', () => {
       assert.equal(typeof r, 'string', text);
       assert.match(r as string, re, text);
     }
+  });
+
+  void describe('decoy for unknown users', () => {
+    /** A parsed hash with these parameters; salt and digest contents do not matter here. */
+    const h = (N: number, r = 8, p = 1, keyBytes = 32): PasswordHash => ({ N, r, p, salt: Buffer.alloc(16), hash: Buffer.alloc(keyBytes) });
+    const shape = (x: { N: number; r: number; p: number }) => [x.N, x.r, x.p];
+
+    void test('takes the parameters of the configured hashes', () => {
+      const d = decoyHash([h(32768, 8, 2), h(32768, 8, 2)]);
+      assert.deepEqual([d.N, d.r, d.p, d.salt.length, d.hash.length], [32768, 8, 2, 16, 32]);
+    });
+
+    void test('the most common parameters win over costlier ones', () => {
+      assert.deepEqual(shape(decoyParameters([h(1024), h(2 ** 20, 1), h(1024)])), [1024, 8, 1]);
+    });
+
+    void test('a tie goes to the costlier parameters, whatever the order', () => {
+      assert.deepEqual(shape(decoyParameters([h(1024), h(16384)])), [16384, 8, 1]);
+      assert.deepEqual(shape(decoyParameters([h(16384), h(1024)])), [16384, 8, 1]);
+      assert.deepEqual(shape(decoyParameters([h(1024, 8, 4), h(2048, 8, 1)])), [1024, 8, 4]);
+    });
+
+    void test('the digest length follows the hashes too', () => {
+      assert.equal(decoyParameters([h(1024, 8, 1, 64)]).keyBytes, 64);
+    });
+
+    void test('without hashes: the defaults', () => {
+      const d = decoyHash();
+      assert.deepEqual([d.N, d.r, d.p, d.salt.length, d.hash.length], [SCRYPT_DEFAULTS.N, SCRYPT_DEFAULTS.r, SCRYPT_DEFAULTS.p, SCRYPT_DEFAULTS.saltBytes, SCRYPT_DEFAULTS.keyBytes]);
+    });
+
+    void test('no password matches it, and each decoy has its own salt', async () => {
+      const a = decoyHash([h(1024)]);
+      const b = decoyHash([h(1024)]);
+      assert.notDeepEqual(a.salt, b.salt);
+      assert.equal(await verifyPasswordAsync('', a), false);
+    });
   });
 });

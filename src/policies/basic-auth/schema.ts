@@ -33,6 +33,30 @@ export const BasicAuthSchema = Type.Object(
         description: 'Verification cache: scrypt is slow on purpose (tens of ms), and clients resend the same credentials on every request.',
       },
     ),
+    checks: Type.Object(
+      {
+        max_concurrent: Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          default: 2,
+          description:
+            'Password checks (scrypt, ~16 MiB each at the default cost) run at once in this process, on libuv’s thread pool (4 threads unless UV_THREADPOOL_SIZE is set). Keep it below the pool size so DNS lookups, file and zlib work still get threads during a flood of wrong passwords. Default 2.',
+        }),
+        max_queued: Type.Integer({
+          minimum: 0,
+          maximum: 10000,
+          default: 64,
+          description:
+            'Password checks waiting for a slot. Beyond this a request is refused at once with BASIC_AUTH_BUSY (503, Retry-After) instead of waiting; 0 refuses as soon as every slot is busy. Pairs verified recently (cache) need no check and are never refused. Default 64.',
+        }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Bounds on password checks per process: every wrong password and unknown user costs one scrypt run, so a flood of bogus logins must not queue without limit on the thread pool. The running and waiting checks are counted once for the whole process, across every basic-auth policy (one thread pool); each policy admits its requests against its own bounds.',
+      },
+    ),
   },
   { additionalProperties: false },
 );

@@ -40,4 +40,13 @@ export const CSRF_CODES = {
     remediation:
       'Send the {header_name} header (any non-empty value) on {method} requests. A cross-site form cannot send it, which is what makes it a CSRF defence.',
   },
+  CSRF_HANDSHAKE_CROSS_SITE: {
+    status: 403,
+    title: 'A WebSocket handshake with credentials came from a page on another host',
+    layer: 'client',
+    retryable: false,
+    proxyStatus: 'http_request_denied',
+    remediation:
+      'Open the WebSocket from a page on {host} (its Origin was {origin}): a handshake cannot carry a CSRF token, so only its Origin shows it is same-site. For pages on other hosts, put an origin policy listing them on this route.',
+  },
 } as const satisfies Record<string, CatalogEntry>;

@@ -50,7 +50,13 @@ interface Case {
   readonly headers: Record<string, string>;
   readonly expect: 'allow' | 'skip' | Deny['code'];
   readonly evidence?: Record<string, unknown>;
+  readonly rule?: RegExp;
 }
+
+/** A browser's WebSocket opening handshake (RFC 6455 §4.1), with the site's session cookie. */
+const WS = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', cookie: `session=${SESSION}` };
+/** What explain shows for a handshake: why a GET was checked at all. */
+const WS_RULE = /^GET with Upgrade: websocket: a browser cannot add the token to a handshake/;
 
 const CASES: readonly Case[] = [
   // double-submit (default mode), allowed.
@@ -121,6 +127,31 @@ const CASES: readonly Case[] = [
   { name: 'header mode: empty value counts as missing', config: { mode: 'header' }, headers: { cookie: 'a=b', 'x-requested-with': '' }, expect: 'CSRF_HEADER_MISSING' },
   { name: 'header mode: no cookie, skipped', config: { mode: 'header' }, headers: {}, expect: 'skip' },
   { name: 'header mode ignores the double-submit fields', config: { mode: 'header' }, headers: { cookie: `csrf_token=${TOKEN}`, 'x-csrf-token': TOKEN }, expect: 'CSRF_HEADER_MISSING' },
+
+  // WebSocket handshakes: checked whatever the method, on their Origin (cross-site WebSocket hijacking).
+  { name: 'handshake from a page on this host', method: 'GET', headers: { ...WS, origin: 'https://shop.example.com' }, expect: 'allow', rule: WS_RULE, evidence: { origin: 'https://shop.example.com' } },
+  { name: 'handshake: scheme and port are not compared (cookies ignore them)', method: 'GET', headers: { ...WS, origin: 'http://SHOP.example.com:8080' }, expect: 'allow' },
+  {
+    name: 'cross-site handshake with cookies',
+    method: 'GET',
+    headers: { ...WS, origin: 'https://evil.com' },
+    expect: 'CSRF_HANDSHAKE_CROSS_SITE',
+    rule: WS_RULE,
+    evidence: { method: 'GET', origin: 'https://evil.com', host: 'shop.example.com' },
+  },
+  { name: 'cross-site handshake: a sibling subdomain is another host', method: 'GET', headers: { ...WS, origin: 'https://evil.shop.example.com' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'cross-site handshake: a look-alike suffix', method: 'GET', headers: { ...WS, origin: 'https://shop.example.com.evil.com' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'handshake from an opaque origin', method: 'GET', headers: { ...WS, origin: 'null' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'handshake: Upgrade is case-insensitive and may list versions', method: 'GET', headers: { ...WS, upgrade: 'WebSocket/13', origin: 'https://evil.com' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'cross-site handshake: a token header does not help (no browser can send one)', method: 'GET', headers: { ...WS, cookie: `csrf_token=${TOKEN}`, 'x-csrf-token': TOKEN, origin: 'https://evil.com' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'cross-site handshake with cached Basic credentials', method: 'GET', headers: { upgrade: 'websocket', authorization: 'Basic YWxpY2U6cHc=', origin: 'https://evil.com' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'header mode: cross-site handshake', config: { mode: 'header' }, method: 'GET', headers: { ...WS, origin: 'https://evil.com' }, expect: 'CSRF_HANDSHAKE_CROSS_SITE' },
+  { name: 'header mode: handshake from this host', config: { mode: 'header' }, method: 'GET', headers: { ...WS, origin: 'https://shop.example.com' }, expect: 'allow' },
+  { name: 'handshake without cookies: not CSRF-prone', method: 'GET', headers: { upgrade: 'websocket', origin: 'https://evil.com' }, expect: 'skip' },
+  // No Origin: not a browser (browsers always send it on a handshake); the mode's check applies.
+  { name: 'handshake without Origin and without the token', method: 'GET', headers: WS, expect: 'CSRF_COOKIE_MISSING', evidence: { method: 'GET' } },
+  { name: 'handshake without Origin, with the token', method: 'GET', headers: { ...WS, cookie: `csrf_token=${TOKEN}`, 'x-csrf-token': TOKEN }, expect: 'allow' },
+  { name: 'a method outside the list with another Upgrade (h2c) is still skipped', method: 'GET', headers: { ...WS, upgrade: 'h2c', origin: 'https://evil.com' }, expect: 'skip' },
 ];
 
 void describe('csrf decide', () => {
@@ -137,6 +168,7 @@ void describe('csrf decide', () => {
         assert.ok(d.outcome !== 'skip');
         for (const [k, v] of Object.entries(c.evidence)) assert.deepEqual(d.evidence?.[k], v, `evidence.${k}`);
       }
+      if (c.rule !== undefined) assert.match(d.rule, c.rule);
       const text = JSON.stringify(d);
       for (const s of SECRETS) assert.ok(!text.includes(s) && !text.includes(s.toUpperCase()), `decision leaks a token or cookie value: ${text}`);
     });
@@ -150,7 +182,7 @@ void describe('csrf decide', () => {
       seen.add(d.code);
       for (const m of CATALOG[d.code].remediation.matchAll(/\{([a-z_]+)\}/g)) assert.ok(m[1] !== undefined && m[1] in d.evidence, `${d.code}: {${m[1]}} not in evidence`);
     }
-    assert.deepEqual([...seen].sort(), ['CSRF_COOKIE_MISSING', 'CSRF_HEADER_MISSING', 'CSRF_TOKEN_MISMATCH', 'CSRF_TOKEN_MISSING']);
+    assert.deepEqual([...seen].sort(), ['CSRF_COOKIE_MISSING', 'CSRF_HANDSHAKE_CROSS_SITE', 'CSRF_HEADER_MISSING', 'CSRF_TOKEN_MISMATCH', 'CSRF_TOKEN_MISSING']);
   });
 
   void test('tokensEqual', () => {

@@ -2,6 +2,8 @@
  * `csrf`: cross-site request forgery protection for cookie-authenticated browser requests, by
  * double-submit token or by a required custom header. Fails closed on the requests it checks: a
  * missing cookie, a missing or different token and a missing header each have their own code (403).
+ * A WebSocket handshake with cookies, which no browser can add a token to, is checked on its Origin
+ * instead: it must be on the request's own host (see decide.ts).
  */
 import { ConfigError, type ConfigIssue, type PolicyModule } from '../../pipeline/types.ts';
 import { decideCsrf, type CsrfCompiled } from './decide.ts';

@@ -38,7 +38,8 @@ export const CsrfSchema = Type.Object(
     methods: Type.Array(Type.String({ pattern: TOKEN }), {
       minItems: 1,
       default: ['POST', 'PUT', 'PATCH', 'DELETE'],
-      description: 'Methods checked; others are skipped. Default: the unsafe methods (RFC 9110 §9.2.1), the ones a forged request uses to change state.',
+      description:
+        'Methods checked; others are skipped, except WebSocket handshakes (Upgrade: websocket), which are checked whatever their method: a browser cannot add the token or header to one, so a handshake with cookies needs an Origin on the request\'s own host (CSRF_HANDSHAKE_CROSS_SITE otherwise). Default: the unsafe methods (RFC 9110 §9.2.1), the ones a forged request uses to change state.',
     }),
     only_with_cookies: Type.Boolean({
       default: true,

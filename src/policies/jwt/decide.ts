@@ -14,7 +14,7 @@ import type { JwksLookup } from './jwks.ts';
 import { isAlgorithm, type Algorithm, type VerificationKey } from './keys.ts';
 import type { TokenLocation } from './schema.ts';
 import { VerifiedTokens } from './verified-cache.ts';
-import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+import { describeLocation, firstCredential, headerValue } from '../../credentials/locations.ts';
 
 export { describeLocation };
 
@@ -151,11 +151,8 @@ function isDeny(v: Parsed | Deny): v is Deny {
 
 export function decideJwt(c: JwtCompiled, ctx: DecisionContext): Decision | Promise<Decision> {
   const facts = ctx.facts;
-  let token: string | undefined;
-  for (const loc of c.locations) {
-    token = readCredential(facts, loc);
-    if (token !== undefined) break;
-  }
+  const token = firstCredential(facts, c.locations);
+  if (typeof token === 'object') return token; // sent twice
   if (token === undefined) {
     const auth = header(facts, 'authorization');
     const scheme = auth === undefined ? undefined : SCHEME.exec(auth)?.[1];

@@ -11,7 +11,7 @@ import type { Decision, DecisionContext, Identity, RequestFacts } from '../../pi
 import type { TtlLru } from '../../cache/ttl-lru.ts';
 import type { IntrospectionFailure, IntrospectionResult, Introspector } from './client.ts';
 import type { TokenLocation } from './schema.ts';
-import { describeLocation, headerValue, readCredential } from '../../credentials/locations.ts';
+import { describeLocation, firstCredential, headerValue } from '../../credentials/locations.ts';
 
 export { describeLocation };
 
@@ -226,11 +226,8 @@ function replayed(c: IntrospectionCompiled, ctx: DecisionContext, replay: NonNul
 
 export function decideIntrospection(c: IntrospectionCompiled, ctx: DecisionContext): Decision | Promise<Decision> {
   const facts = ctx.facts;
-  let token: string | undefined;
-  for (const loc of c.locations) {
-    token = readCredential(facts, loc);
-    if (token !== undefined) break;
-  }
+  const token = firstCredential(facts, c.locations);
+  if (typeof token === 'object') return token; // sent twice
   if (token === undefined) {
     return {
       outcome: 'deny',

@@ -1,7 +1,8 @@
 /**
  * `origin`: for state-changing methods, the `Origin` header (or, when absent, the Referer's
  * origin) must be one of the allowed origins. Fails closed: an unknown origin, an unknown Referer
- * origin and a request with neither are each refused with their own code (403).
+ * origin and a request with neither are each refused with their own code (403). WebSocket
+ * handshakes are checked whatever their method (see decide.ts: cross-site WebSocket hijacking).
  */
 import { ConfigError, type ConfigIssue, type PolicyModule } from '../../pipeline/types.ts';
 import { decideOrigin, type OriginCompiled } from './decide.ts';

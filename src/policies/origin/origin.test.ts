@@ -42,6 +42,10 @@ function decide(p: CompiledPolicy, method: string, headers: Record<string, strin
 const APP = 'https://app.example.com';
 const ALLOWED = [APP, 'https://*.shop.example', 'http://localhost:*'];
 const BASE = { allowed_origins: ALLOWED };
+/** A browser's WebSocket opening handshake (RFC 6455 §4.1), with the site's session cookie. */
+const WS = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', cookie: 'session=s1' };
+/** What explain shows for a handshake whose method is not listed: why a GET was checked. */
+const WS_WHY = ' (GET with Upgrade: websocket: handshakes are always checked)';
 
 interface Case {
   readonly name: string;
@@ -70,8 +74,26 @@ const CASES: readonly Case[] = [
   { name: 'Origin wins over Referer', headers: { origin: APP, referer: 'https://evil.test/' }, expect: 'allow' },
   { name: 'allow_missing lets a header-less client through', config: { ...BASE, allow_missing: true }, headers: {}, expect: 'allow', evidence: { source: 'none' } },
 
+  // WebSocket handshakes: checked whatever the method (cross-site WebSocket hijacking, RFC 6455 §10.2).
+  { name: 'handshake from an allowed origin', method: 'GET', headers: { ...WS, origin: APP }, expect: 'allow', rule: `origin ${APP}${WS_WHY}` },
+  {
+    name: 'cross-site handshake with cookies',
+    method: 'GET',
+    headers: { ...WS, origin: 'https://evil.com' },
+    expect: 'ORIGIN_NOT_ALLOWED',
+    rule: `origin https://evil.com not allowed${WS_WHY}`,
+    evidence: { method: 'GET', origin: 'https://evil.com', allowed_origins: ALLOWED },
+  },
+  { name: 'handshake: Upgrade is case-insensitive and may list versions', method: 'GET', headers: { ...WS, upgrade: 'foo, WebSocket/13', origin: 'https://evil.com' }, expect: 'ORIGIN_NOT_ALLOWED' },
+  { name: 'handshake without Origin (not a browser)', method: 'GET', headers: WS, expect: 'ORIGIN_MISSING', rule: `no Origin and no usable Referer${WS_WHY}`, evidence: { method: 'GET' } },
+  { name: 'handshake without Origin, allow_missing', config: { ...BASE, allow_missing: true }, method: 'GET', headers: WS, expect: 'allow', rule: `no Origin or usable Referer; allow_missing${WS_WHY}` },
+  { name: 'handshake, no Origin, Referer from another site', method: 'GET', headers: { ...WS, referer: 'https://evil.test/' }, expect: 'ORIGIN_REFERER_NOT_ALLOWED' },
+  { name: 'handshake with a listed method: the usual rule', config: { ...BASE, methods: ['GET'] }, method: 'GET', headers: { ...WS, origin: APP }, expect: 'allow', rule: `origin ${APP}` },
+  { name: 'handshake whatever the method list', config: { ...BASE, methods: ['DELETE'] }, method: 'GET', headers: { ...WS, origin: 'https://evil.com' }, expect: 'ORIGIN_NOT_ALLOWED' },
+
   // Skipped.
   { name: 'GET is safe: skipped', method: 'GET', headers: { origin: 'https://evil.test' }, expect: 'skip' },
+  { name: 'GET with another Upgrade (h2c, never a browser\u2019s): skipped', method: 'GET', headers: { ...WS, upgrade: 'h2c', origin: 'https://evil.test' }, expect: 'skip' },
   { name: 'OPTIONS is safe: skipped', method: 'OPTIONS', headers: {}, expect: 'skip' },
   { name: 'configured methods only', config: { ...BASE, methods: ['delete'] }, method: 'POST', headers: {}, expect: 'skip' },
 

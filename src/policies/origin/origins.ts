@@ -139,3 +139,22 @@ export function headerValue(headers: Readonly<Record<string, string | string[] |
   const s = Array.isArray(v) ? v[0] : v;
   return s === undefined || s === '' ? undefined : s;
 }
+
+/**
+ * Whether the request is a WebSocket opening handshake (RFC 6455 §4.1: a GET with
+ * `Upgrade: websocket`). Browsers open WebSockets cross-site with the site's cookies and no CORS
+ * check, so a handshake is a state-changing request whatever its method (cross-site WebSocket
+ * hijacking); they always send Origin on it (RFC 6455 §4.1 item 8, §10.2). Page script cannot
+ * set Upgrade (Fetch #forbidden-request-header), so another Upgrade value (h2c from curl) is
+ * never a browser's and is left alone. Upgrade lists protocols as name[/version] (RFC 9110 §7.8).
+ */
+export function isWebSocketHandshake(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  const upgrade = headerValue(headers, 'upgrade');
+  if (upgrade === undefined) return false;
+  for (const p of upgrade.split(',')) {
+    const name = p.trim();
+    const slash = name.indexOf('/');
+    if ((slash === -1 ? name : name.slice(0, slash)).toLowerCase() === 'websocket') return true;
+  }
+  return false;
+}

@@ -19,7 +19,7 @@ export const OriginSchema = Type.Object(
       minItems: 1,
       default: ['POST', 'PUT', 'PATCH', 'DELETE'],
       description:
-        'Methods the check applies to; others are skipped. Default: the unsafe methods (RFC 9110 §9.2.1). GET, HEAD and OPTIONS must not change state, and browsers omit Origin on same-origin GETs, so checking them would refuse normal navigation.',
+        'Methods the check applies to; others are skipped, except WebSocket handshakes (Upgrade: websocket), which are checked whatever their method: a cross-site page can open one with the user\'s cookies (RFC 6455 §10.2). Default: the unsafe methods (RFC 9110 §9.2.1). GET, HEAD and OPTIONS must not change state, and browsers omit Origin on same-origin GETs, so checking them would refuse normal navigation.',
     }),
     allow_referer_fallback: Type.Boolean({
       default: true,
