@@ -140,7 +140,7 @@ export async function diagnose(cfg: CompiledConfig, req: DescribedRequest): Prom
   const method = req.method.toUpperCase();
   const host = hostOnly(req.headers.host);
   // The same request checks and route match as live traffic (src/routing/admit.ts).
-  const a = admit(cfg, method, path, host, undefined);
+  const a = admit(cfg, method, path, host, undefined, req.headers['transfer-encoding']);
   trace.push(a.trace);
   if (a.kind === 'deny') return denied(a.code, a.policy, a.rule, a.evidence, trace);
   const route = a.route;

@@ -144,7 +144,7 @@ export class ReplayTarget {
     // verdict says whether there was one (the parsed headers no longer show repeats).
     const first = entry.trace[0];
     const dup = first?.code === 'REQUEST_HEADER_DUPLICATED' ? first.evidence?.header : undefined;
-    const a = admit(cfg, method, path, host, typeof dup === 'string' ? [dup, '', dup, ''] : undefined);
+    const a = admit(cfg, method, path, host, typeof dup === 'string' ? [dup, '', dup, ''] : undefined, headers['transfer-encoding']);
     if (a.kind === 'deny') {
       return { kind: 'decided', verdict: { outcome: 'denied', code: a.code, policy: a.policy, status: statusOf(a.code), route: null, consumer: null, counters: [] } };
     }

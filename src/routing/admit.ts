@@ -75,7 +75,18 @@ function deny(code: Code, policy: 'http' | 'router', traceRule: string, rule: st
 
 /** `rawHeaders` is the flat name/value list (IncomingMessage.rawHeaders), or undefined when the
  * request is described by a header map that cannot repeat a name. */
-export function admit(cfg: CompiledConfig, method: string, path: string, host: string, rawHeaders: readonly string[] | undefined): Admission {
+export function admit(cfg: CompiledConfig, method: string, path: string, host: string, rawHeaders: readonly string[] | undefined, transferEncoding?: string | readonly string[]): Admission {
+  if (transferEncoding !== undefined) {
+    // RFC 9112 §6.1: a server that does not understand a transfer coding answers 501. Node
+    // parses a body as chunked when chunked is last; dropping the other codings would pass the
+    // upstream a body it cannot read.
+    const te = typeof transferEncoding === 'string' ? transferEncoding : transferEncoding.join(', ');
+    if (te.trim().toLowerCase() !== 'chunked') {
+      const evidence = { transfer_encoding: te.slice(0, 100) };
+      const rule = `Transfer-Encoding ${evidence.transfer_encoding} is not chunked alone`;
+      return deny('TRANSFER_CODING_UNSUPPORTED', 'http', rule, rule, evidence, { connection: 'close' });
+    }
+  }
   if (DOT_SEGMENT.test(path)) {
     return deny('REQUEST_PATH_INVALID', 'http', 'dot-segment in path', 'the path contains a dot-segment', { path: path.slice(0, 200) });
   }

@@ -7,6 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
+import type { Code } from '../errors/catalog.ts';
+import type { Evidence } from '../pipeline/types.ts';
 import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../proxy/forwarded.ts';
 import { firstMatch, normaliseIp } from '../net/cidr.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
@@ -45,7 +47,7 @@ export interface GatewayDeps {
   /** Called for every denial the gateway answered itself (spike alerts). */
   onDenial?(code: string, route: string | null, consumer: string | null, requestId: string): void;
   /** Called once each exchange is recorded (its response closed). */
-  onRecorded?(res: ServerResponse): void;
+  onRecorded?(): void;
 }
 
 /** RFC 9110 §9.2.2 idempotent methods: safe to send twice. */
@@ -87,13 +89,11 @@ export function prepare(
     x.reply('GATEWAY_SHUTTING_DOWN', 'gateway');
     return undefined;
   }
-  if (form !== 'origin' || req.headers['transfer-encoding'] !== undefined) {
-    if (refusedFraming(x, form, rt.compiled.source.request_id.header)) return undefined;
-  }
+  if (form !== 'origin' && answeredTarget(x, form, rt.compiled.source.request_id.header)) return undefined;
 
   const method = req.method ?? 'GET';
   const host = hostOnly(req.headers.host);
-  const a = admit(cfg, method, path, host, req.rawHeaders);
+  const a = admit(cfg, method, path, host, req.rawHeaders, req.headers['transfer-encoding']);
   x.trace.push(a.trace);
   if (a.kind === 'deny') {
     x.reply(a.code, a.policy, { evidence: a.evidence, rule: a.rule, ...(a.headers !== undefined ? { headers: a.headers } : {}) });
@@ -115,11 +115,7 @@ export function prepare(
       (v) => conclude(deps, x, rt, route, client, query, v),
       (err: unknown) => {
         if (err instanceof BodyTooLargeError) {
-          const evidence = { limit_bytes: err.limit, received_bytes: err.received };
-          const policy = route.bodyLimitPolicy ?? 'gateway';
-          const rule = `body passed ${err.limit} bytes while buffering`;
-          x.trace.push({ policy, type: 'request-size', outcome: 'deny', rule, code: 'BODY_TOO_LARGE', evidence, us: 0 });
-          x.reply('BODY_TOO_LARGE', policy, { evidence, rule });
+          bodyTooLarge(x, route.bodyLimitPolicy ?? 'gateway', err.limit, err.received, `body passed ${err.limit} bytes while buffering`);
           return undefined;
         }
         if (req.destroyed && !req.complete) {
@@ -166,13 +162,11 @@ function toOriginForm(req: IncomingMessage): 'origin' | 'asterisk' | 'invalid' {
 }
 
 /**
- * Requests the gateway answers before routing: `OPTIONS *` (RFC 9110 §9.3.7: about the server
- * itself, so the gateway answers it), any other target that is neither origin- nor absolute-form,
- * and a transfer coding other than chunked (RFC 9112 §6.1: 501; Node parses the body as chunked
- * when chunked is last, and dropping the other codings would pass the upstream a body it cannot
- * read). Returns true when it answered.
+ * Request targets the gateway answers before routing: `OPTIONS *` (RFC 9110 §9.3.7: about the
+ * server itself, so the gateway answers it) and any other target that is neither origin- nor
+ * absolute-form. Returns true when it answered.
  */
-function refusedFraming(x: Exchange, form: 'origin' | 'asterisk' | 'invalid', requestIdHeader: string): boolean {
+function answeredTarget(x: Exchange, form: 'origin' | 'asterisk' | 'invalid', requestIdHeader: string): boolean {
   if (form === 'asterisk' && x.req.method === 'OPTIONS') {
     x.trace.push({ policy: 'http', type: 'http', outcome: 'allow', rule: 'OPTIONS * answered by the gateway (RFC 9110 §9.3.7)', us: 0 });
     x.res.writeHead(200, { [requestIdHeader]: x.requestId, 'content-length': '0' });
@@ -184,15 +178,6 @@ function refusedFraming(x: Exchange, form: 'origin' | 'asterisk' | 'invalid', re
     const evidence = { reason, target: (x.req.url ?? '').slice(0, 200) };
     x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule: reason, code: 'REQUEST_MALFORMED', evidence, us: 0 });
     x.reply('REQUEST_MALFORMED', 'http', { evidence, rule: reason });
-    return true;
-  }
-  const te = x.req.headers['transfer-encoding'];
-  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
-    const evidence = { transfer_encoding: te.slice(0, 100) };
-    const rule = `Transfer-Encoding ${evidence.transfer_encoding} is not chunked alone`;
-    x.trace.push({ policy: 'http', type: 'http', outcome: 'deny', rule, code: 'TRANSFER_CODING_UNSUPPORTED', evidence, us: 0 });
-    x.res.setHeader('connection', 'close');
-    x.reply('TRANSFER_CODING_UNSUPPORTED', 'http', { evidence, rule });
     return true;
   }
   return false;
@@ -273,11 +258,11 @@ function record(deps: GatewayDeps, x: Exchange): void {
     // Only after shutdown closed the log; never let it crash the process. Counted and logged.
     deps.onInternalError(err, x.requestId);
   }
-  deps.onRecorded?.(x.res);
+  deps.onRecorded?.();
 }
 
 /** Fired when an attempt's response headers are late: aborts it as undici's own timeout would. */
-function onLateResponse(controller: Dispatcher.DispatchController): void {
+export function onLateResponse(controller: Dispatcher.DispatchController): void {
   controller.abort(new undiciErrors.HeadersTimeoutError());
 }
 
@@ -303,8 +288,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   #settled = false;
   #controller: Dispatcher.DispatchController | undefined;
   #retrying = false;
-  #captured: Buffer[] | undefined;
-  #capturedBytes = 0;
+  #captured: BodyCapture | undefined;
 
   constructor(f: Forwarding, target: Target) {
     this.#f = f;
@@ -348,19 +332,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     } else {
       group.success(this.#target);
     }
-    let headers = endToEndResponse((controller.rawHeaders ?? []) as Buffer[]);
-    // Two Access-Control-Allow-Origin values fail the browser's check, and an upstream could
-    // grant an origin the gateway's cors policy refused: on such routes the gateway's answer wins.
-    if (f.p.route.ownsCors) headers = withoutAccessControl(headers);
-    headers.push(f.requestIdHeader, f.x.requestId);
-    const extra = f.x.extraHeaders;
-    if (extra !== undefined) for (const k in extra) headers.push(k, extra[k] as string);
-    if (statusCode >= 400) {
-      headers.push('x-pinpoint-layer', 'upstream');
-      f.x.layer = 'upstream';
-      if (f.logBytes > 0) this.#captured = [];
-    }
-    f.x.res.writeHead(statusCode, headers);
+    if (statusCode >= 400 && f.logBytes > 0) this.#captured = new BodyCapture(f.logBytes);
+    // Draining: this connection ends with this response, and the client is told (RFC 9112 §9.6).
+    if (f.deps.shuttingDown()) f.x.res.shouldKeepAlive = false;
+    f.x.res.writeHead(statusCode, upstreamResponseHead(f.x, f.p.route, controller.rawHeaders as Buffer[] | undefined, statusCode, f.requestIdHeader));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -368,11 +343,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     const x = this.#f.x;
     const res = x.res;
     x.bytesOut += chunk.length;
-    if (this.#captured !== undefined && this.#capturedBytes < this.#f.logBytes) {
-      const part = chunk.subarray(0, this.#f.logBytes - this.#capturedBytes);
-      this.#captured.push(part);
-      this.#capturedBytes += part.length;
-    }
+    this.#captured?.add(chunk);
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', () => controller.resume());
@@ -395,10 +366,51 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   #keepBody(): void {
-    // An upstream's error body can echo what the client sent (a key, a token): masked like a
-    // provider's error before it is stored.
-    if (this.#captured !== undefined) this.#f.x.upstreamBody = storedUpstreamBody(Buffer.concat(this.#captured).toString('utf8'), this.#f.x.req);
+    if (this.#captured !== undefined) this.#f.x.upstreamBody = this.#captured.text(this.#f.x.req);
     this.#captured = undefined;
+  }
+}
+
+/**
+ * The head of an upstream's answer as the client gets it, for the proxy and a refused WebSocket
+ * handshake alike: its end-to-end headers, the request id, the policies' response headers, and
+ * on a 4xx/5xx the mark that the answer is the upstream's (which the exchange records too).
+ */
+export function upstreamResponseHead(x: Exchange, route: CompiledRoute, rawHeaders: Buffer[] | undefined, statusCode: number, requestIdHeader: string): string[] {
+  let headers = endToEndResponse(rawHeaders ?? []);
+  // Two Access-Control-Allow-Origin values fail the browser's check, and an upstream could
+  // grant an origin the gateway's cors policy refused: on such routes the gateway's answer wins.
+  if (route.ownsCors) headers = withoutAccessControl(headers);
+  headers.push(requestIdHeader, x.requestId);
+  const extra = x.extraHeaders;
+  if (extra !== undefined) for (const k in extra) headers.push(k, extra[k] as string);
+  if (statusCode >= 400) {
+    headers.push('x-pinpoint-layer', 'upstream');
+    x.layer = 'upstream';
+  }
+  return headers;
+}
+
+/** The first `limit` bytes of an upstream's error body, kept for the call log. */
+export class BodyCapture {
+  readonly #parts: Buffer[] = [];
+  readonly #limit: number;
+  #bytes = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  add(chunk: Buffer): void {
+    if (this.#bytes >= this.#limit) return;
+    const part = chunk.subarray(0, this.#limit - this.#bytes);
+    this.#parts.push(part);
+    this.#bytes += part.length;
+  }
+
+  /** As stored: an upstream's error body can echo what the client sent (a key, a token). */
+  text(req: IncomingMessage): string {
+    return storedUpstreamBody(Buffer.concat(this.#parts).toString('utf8'), req);
   }
 }
 
@@ -518,12 +530,7 @@ class Forwarding {
     const { x, group, p } = this;
     const res = x.res;
     if (err instanceof BodyTooLargeError) {
-      const policy = p.verdict.bodyLimitPolicy?.id ?? 'request-size';
-      const evidence = { limit_bytes: err.limit, received_bytes: err.received };
-      const rule = `streamed body passed ${err.limit} bytes`;
-      x.trace.push({ policy, type: 'request-size', outcome: 'deny', rule, code: 'BODY_TOO_LARGE', evidence, us: 0 });
-      res.setHeader('connection', 'close');
-      x.reply('BODY_TOO_LARGE', policy, { evidence, rule });
+      bodyTooLarge(x, p.verdict.bodyLimitPolicy?.id ?? 'request-size', err.limit, err.received, `streamed body passed ${err.limit} bytes`);
       return;
     }
     if (res.destroyed || (x.req.destroyed && !x.req.complete)) {
@@ -532,30 +539,15 @@ class Forwarding {
       x.layer = 'client';
       return;
     }
-    const code = classifyUpstreamError(err);
-    if (code === 'GATEWAY_INTERNAL_ERROR') {
-      this.deps.onInternalError(err, x.requestId);
-      x.reply(code, 'gateway', { rule: `request to ${target.url} refused by the HTTP client: ${(err as { code?: string }).code ?? ''}` });
-      return;
-    }
-    group.failure(target, Date.now());
-    this.deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code });
-    const timeouts = group.config.timeouts;
-    const reason = (err as { code?: string }).code ?? (err as Error).message;
-    const evidence = {
-      upstream: group.id,
-      target: target.url,
-      reason,
-      timeout_ms: code === 'UPSTREAM_CONNECT_TIMEOUT' ? timeouts.connect_ms : code === 'UPSTREAM_RESPONSE_TIMEOUT' ? timeouts.response_ms : null,
-    };
-    x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule: `${target.url}: ${reason}`, code, evidence, us: 0 });
+    const f = upstreamFailure(this.deps, x, group, target, err);
+    if (f === undefined) return;
     // As for a retryable status (Attempt.onResponseStart): retry only while a target is up, else
     // the client gets this failure (a 504 naming the target), not a 503 about resting targets.
     if (!res.headersSent && x.attempts < this.maxAttempts && group.anyUp(Date.now())) {
       this.attempt();
       return;
     }
-    x.reply(code, `upstream:${group.id}`, { evidence, rule: `${target.url}: ${reason}` });
+    x.reply(f.code, `upstream:${group.id}`, { evidence: f.evidence, rule: f.rule });
   }
 }
 
@@ -604,6 +596,34 @@ export function requestIdOf(rt: Runtime, req: IncomingMessage): string {
     r.trust_incoming === 'always' ||
     (r.trust_incoming === 'trusted_proxies' && proxies.length > 0 && firstMatch(proxies, normaliseIp(req.socket.remoteAddress ?? '')) !== undefined);
   return requestIdFor(req.headers[r.header], trust);
+}
+
+/**
+ * A failed upstream exchange (connect, reset, timeout), for the proxy and the WebSocket handshake
+ * alike: counted against the target, traced with the target and the failure. Returns what to
+ * answer with, or undefined when it already answered (an error of the HTTP client itself, which
+ * is a gateway bug, not the target's fault).
+ */
+export function upstreamFailure(deps: GatewayDeps, x: Exchange, group: UpstreamGroup, target: Target, err: unknown): { code: Code; evidence: Evidence; rule: string } | undefined {
+  const code = classifyUpstreamError(err);
+  const reason = (err as { code?: string }).code ?? (err as Error).message;
+  if (code === 'GATEWAY_INTERNAL_ERROR') {
+    deps.onInternalError(err, x.requestId);
+    x.reply(code, 'gateway', { rule: `request to ${target.url} refused by the HTTP client: ${reason}` });
+    return undefined;
+  }
+  group.failure(target, Date.now());
+  deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code });
+  const timeouts = group.config.timeouts;
+  const evidence = {
+    upstream: group.id,
+    target: target.url,
+    reason,
+    timeout_ms: code === 'UPSTREAM_CONNECT_TIMEOUT' ? timeouts.connect_ms : code === 'UPSTREAM_RESPONSE_TIMEOUT' ? timeouts.response_ms : null,
+  };
+  const rule = `${target.url}: ${reason}`;
+  x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule, code, evidence, us: 0 });
+  return { code, evidence, rule };
 }
 
 /** 503 when every target of the group is resting, with when the first one comes back. */

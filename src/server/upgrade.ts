@@ -11,10 +11,22 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
-import { endToEndResponse } from '../proxy/headers.ts';
-import { classifyUpstreamError, type Target, type UpstreamGroup } from '../proxy/upstreams.ts';
-import { noHealthyTarget, prepare, requestIdOf, sendInternalError, upstreamHeaders, upstreamPath, type GatewayDeps, type Prepared } from './gateway.ts';
+import type { Dispatcher } from 'undici';
+import type { Target, UpstreamGroup } from '../proxy/upstreams.ts';
+import {
+  BodyCapture,
+  noHealthyTarget,
+  onLateResponse,
+  prepare,
+  requestIdOf,
+  sendInternalError,
+  upstreamFailure,
+  upstreamHeaders,
+  upstreamPath,
+  upstreamResponseHead,
+  type GatewayDeps,
+  type Prepared,
+} from './gateway.ts';
 
 /**
  * Client bytes read before the 101 are kept, to be sent up once the tunnel exists. RFC 6455 §4.1
@@ -132,11 +144,6 @@ function tunnel(deps: GatewayDeps, proto: string, p: Prepared, socket: Duplex, h
   );
 }
 
-/** Fired when the handshake answer is late: aborts it as undici's own timeout would. */
-function onLateResponse(controller: Dispatcher.DispatchController): void {
-  controller.abort(new undiciErrors.HeadersTimeoutError());
-}
-
 /**
  * The upstream handshake as an undici dispatch handler (the new-style API, like Attempt in
  * gateway.ts). A 101 becomes a tunnel; any other answer is the upstream's and is passed through
@@ -153,8 +160,7 @@ class Handshake implements Dispatcher.DispatchHandler {
   readonly #early: EarlyBytes;
   /** timeouts.response_ms on a native timer: undici's headersTimeout (kept as a backstop) is coarse. */
   #late: NodeJS.Timeout | undefined;
-  #captured: Buffer[] | undefined;
-  #capturedBytes = 0;
+  #captured: BodyCapture | undefined;
 
   constructor(deps: GatewayDeps, p: Prepared, group: UpstreamGroup, target: Target, socket: Duplex, head: Buffer, early: EarlyBytes) {
     this.#deps = deps;
@@ -234,29 +240,17 @@ class Handshake implements Dispatcher.DispatchHandler {
     const { x, rt } = this.#p;
     this.#group.success(this.#target);
     if (this.#clientGone) return;
-    const headers = endToEndResponse((controller.rawHeaders ?? []) as Buffer[]);
-    headers.push(rt.compiled.source.request_id.header, x.requestId);
-    const extra = x.extraHeaders;
-    if (extra !== undefined) for (const k in extra) headers.push(k, extra[k] as string);
-    if (statusCode >= 400) {
-      headers.push('x-pinpoint-layer', 'upstream');
-      x.layer = 'upstream';
-      if (rt.compiled.source.call_log.upstream_body_bytes > 0) this.#captured = [];
-    }
+    const logBytes = rt.compiled.source.call_log.upstream_body_bytes;
+    if (statusCode >= 400 && logBytes > 0) this.#captured = new BodyCapture(logBytes);
     // No tunnel follows: the connection closes after this answer (res.shouldKeepAlive is false).
-    x.res.writeHead(statusCode, headers);
+    x.res.writeHead(statusCode, upstreamResponseHead(x, this.#p.route, controller.rawHeaders as Buffer[] | undefined, statusCode, rt.compiled.source.request_id.header));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const x = this.#p.x;
     if (this.#clientGone) return;
     x.bytesOut += chunk.length;
-    const limit = this.#p.rt.compiled.source.call_log.upstream_body_bytes;
-    if (this.#captured !== undefined && this.#capturedBytes < limit) {
-      const part = chunk.subarray(0, limit - this.#capturedBytes);
-      this.#captured.push(part);
-      this.#capturedBytes += part.length;
-    }
+    this.#captured?.add(chunk);
     if (!x.res.write(chunk)) {
       controller.pause();
       x.res.once('drain', () => controller.resume());
@@ -292,31 +286,12 @@ class Handshake implements Dispatcher.DispatchHandler {
       x.layer = 'client';
       return;
     }
-    const group = this.#group;
-    const target = this.#target;
-    const code = classifyUpstreamError(err);
-    const reason = (err as { code?: string }).code ?? err.message;
-    if (code === 'GATEWAY_INTERNAL_ERROR') {
-      this.#deps.onInternalError(err, x.requestId);
-      x.reply(code, 'gateway', { rule: `handshake to ${target.url} refused by the HTTP client: ${reason}` });
-      return;
-    }
-    group.failure(target, Date.now());
-    this.#deps.metrics.upstreamFailures.inc({ upstream: group.id, target: target.url, code });
-    const timeouts = group.config.timeouts;
-    const evidence = {
-      upstream: group.id,
-      target: target.url,
-      reason,
-      timeout_ms: code === 'UPSTREAM_CONNECT_TIMEOUT' ? timeouts.connect_ms : code === 'UPSTREAM_RESPONSE_TIMEOUT' ? timeouts.response_ms : null,
-    };
-    const rule = `${target.url}: ${reason}`;
-    x.trace.push({ policy: `upstream:${group.id}`, type: 'upstream', outcome: 'deny', rule, code, evidence, us: 0 });
-    x.reply(code, `upstream:${group.id}`, { evidence, rule });
+    const f = upstreamFailure(this.#deps, x, this.#group, this.#target, err);
+    if (f !== undefined) x.reply(f.code, `upstream:${this.#group.id}`, { evidence: f.evidence, rule: f.rule });
   }
 
   #keepBody(): void {
-    if (this.#captured !== undefined) this.#p.x.upstreamBody = Buffer.concat(this.#captured).toString('utf8');
+    if (this.#captured !== undefined) this.#p.x.upstreamBody = this.#captured.text(this.#p.x.req);
     this.#captured = undefined;
   }
 }
