@@ -16,18 +16,25 @@
  * requests in, so 3,000 left a fifth of bare's count in the optimising compilers, and each count
  * now says how much of it was compiling), switch instrumentation on with
  * `callgrind_control -i on`, send the counted requests, wait until their call-log rows are written
- * and checkpointed, switch it off, dump, stop, and divide the total by the requests. Requests come
+ * and checkpointed, switch it off, dump, stop, and divide the total by the requests. With the call
+ * log on, counting starts once the warm-up's rows are all written (the log thread lags behind
+ * under valgrind, and its backlog would be counted) and ends once the counted requests' rows are
+ * all in the file (read from this process, as another connection): the count holds their rows
+ * exactly, where a fixed wait counted whatever backlog the thread had at either end. Requests come
  * from this process (undici, INSTR_CONNECTIONS at a time), outside valgrind.
  *
  * Environment (all optional):
  *   INSTR_SCENARIOS=pinpoint-bare,pinpoint-policies,pinpoint-policies-nolog,pinpoint-chain  INSTR_REQUESTS=20000
+ *     (also node-floor, bench/node-floor.ts, when named: the plain node:http + undici proxy, so
+ *     bare's count can be set against what Node itself spends on the same request)
  *   INSTR_WARMUP=60000  INSTR_CONNECTIONS=10  INSTR_ROUNDS=1  INSTR_START_TIMEOUT=120s
  *   INSTR_UPSTREAM_PORT=19111 INSTR_PORT=19112
  *   INSTR_KEEP_TMP=1 keeps the callgrind files (cg-<scenario>-r<round>.<pid>.1-<thread> hold the
  *   counted part, 01 is the request thread): `callgrind_annotate FILE` shows which functions the instructions went to.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
@@ -69,9 +76,12 @@ import {
   type ChainAuth,
 } from './scenarios.ts';
 
-const SCENARIOS = ['pinpoint-bare', 'pinpoint-policies', 'pinpoint-policies-nolog', 'pinpoint-chain'] as const;
+const SCENARIOS = ['node-floor', 'pinpoint-bare', 'pinpoint-policies', 'pinpoint-policies-nolog', 'pinpoint-chain'] as const;
+/** Counted unless INSTR_SCENARIOS says otherwise: node-floor is a reference, counted when asked for. */
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== 'node-floor');
 type ScenarioId = (typeof SCENARIOS)[number];
-const CONFIG: Record<ScenarioId, string> = {
+/** The gateway's config of each Pinpoint scenario; node-floor (bench/node-floor.ts) has none. */
+const CONFIG: Record<Exclude<ScenarioId, 'node-floor'>, string> = {
   'pinpoint-bare': 'bare.yaml',
   'pinpoint-policies': 'policies.yaml',
   'pinpoint-policies-nolog': 'policies-nolog.yaml',
@@ -82,7 +92,7 @@ const CONFIG: Record<ScenarioId, string> = {
 const ID_WIDTH = Math.max(...SCENARIOS.map((s) => s.length));
 
 const settings = {
-  scenarios: envList<ScenarioId>('INSTR_SCENARIOS', SCENARIOS, SCENARIOS),
+  scenarios: envList<ScenarioId>('INSTR_SCENARIOS', SCENARIOS, DEFAULT_SCENARIOS),
   requests: envInt('INSTR_REQUESTS', 20_000, 100, 1_000_000),
   warmup: envInt('INSTR_WARMUP', 60_000, 0, 1_000_000),
   connections: envInt('INSTR_CONNECTIONS', 10, 1, 256),
@@ -174,6 +184,49 @@ function compileShare(dir: string, prefix: string): number | null {
   return total > 0 ? compiling / total : null;
 }
 
+/** The call-log file a scenario's config writes (writePinpointConfig puts it next to the config), or undefined when the log is off. */
+function callLogFile(config: string): string | undefined {
+  const file = config.replace(/\.yaml$/, '-calls.db');
+  return existsSync(file) ? file : undefined;
+}
+
+/** Rows in the call log; the gateway writes it from its log thread, this reads it as another connection would. */
+function rowsIn(file: string): number {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    return Number(db.prepare('SELECT count(*) AS n FROM calls').get()?.['n'] ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
+/** How long the call log may take to catch up with the requests sent. */
+const CATCH_UP_MS = 300_000;
+
+/** The row count once it stopped growing (the log thread wrote the backlog). */
+async function settledRows(file: string): Promise<number> {
+  const deadline = Date.now() + CATCH_UP_MS;
+  let last = rowsIn(file);
+  for (;;) {
+    await sleep(1000);
+    const n = rowsIn(file);
+    if (n === last) return n;
+    if (Date.now() > deadline) throw new Error(`${file}: the call log was still growing after ${CATCH_UP_MS / 1000} s`);
+    last = n;
+  }
+}
+
+/** Waits until the call log holds `n` rows. */
+async function rowsReach(file: string, n: number): Promise<void> {
+  const deadline = Date.now() + CATCH_UP_MS;
+  for (;;) {
+    const have = rowsIn(file);
+    if (have >= n) return;
+    if (Date.now() > deadline) throw new Error(`${file}: ${have} rows, ${n} expected, after ${CATCH_UP_MS / 1000} s`);
+    await sleep(250);
+  }
+}
+
 async function waitExit(m: Managed, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!m.exited && Date.now() < deadline) await sleep(100);
@@ -182,14 +235,21 @@ async function waitExit(m: Managed, ms: number): Promise<void> {
 
 /** One count: instructions per request of `id`, with a fresh gateway under callgrind, and the share spent compiling. */
 async function count(id: ScenarioId, round: number, tmp: string, port: number, upstreamPort: number): Promise<{ perRequest: number; requestThread: number; compiling: number | null }> {
-  const source = join(BENCH_DIR, 'configs', CONFIG[id]);
-  const auth = id === 'pinpoint-chain' ? await chainCredentials(source, 24 * 3600) : null;
-  const config = writePinpointConfig(source, tmp, `${id}-r${round}`, port, upstreamPort);
   const prefix = `cg-${id}-r${round}.`;
+  let argv: string[];
+  let auth: ChainAuth | null = null;
+  let config = '';
+  if (id === 'node-floor') argv = [join(BENCH_DIR, 'node-floor.ts'), String(port), String(upstreamPort)];
+  else {
+    const source = join(BENCH_DIR, 'configs', CONFIG[id]);
+    if (id === 'pinpoint-chain') auth = await chainCredentials(source, 24 * 3600);
+    config = writePinpointConfig(source, tmp, `${id}-r${round}`, port, upstreamPort);
+    argv = [PINPOINT_BIN, 'start', '--config', config, '--port', String(port)];
+  }
   const m = startProcess(
     id,
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(tmp, `${prefix}%p`)}`, process.execPath, PINPOINT_BIN, 'start', '--config', config, '--port', String(port)],
+    ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(tmp, `${prefix}%p`)}`, process.execPath, ...argv],
     null,
     join(tmp, `${id}-r${round}.out`),
     ROOT,
@@ -209,9 +269,14 @@ async function count(id: ScenarioId, round: number, tmp: string, port: number, u
       }
     }
     if (settings.warmup > 0) await send(port, settings.warmup, auth);
+    // With the call log on, the count must hold exactly the counted requests' rows: none of the
+    // warm-up's backlog (the log thread lags under valgrind), all of the counted ones.
+    const db = id === 'node-floor' ? undefined : callLogFile(config);
+    const before = db === undefined ? 0 : await settledRows(db);
     await sleep(SETTLE_MS);
     callgrindControl(['-i', 'on'], m.pid);
     await send(port, settings.requests, auth);
+    if (db !== undefined) await rowsReach(db, before + settings.requests);
     await sleep(SETTLE_MS);
     callgrindControl(['-i', 'off'], m.pid);
     callgrindControl(['-d'], m.pid);

@@ -18,6 +18,7 @@ import type { AiRouteConfig } from '../ai/schema.ts';
 import type { Envelope } from '../errors/envelopes.ts';
 import { idEntries } from '../json/one-byte.ts';
 import { validate } from './validate.ts';
+import { HeaderNames } from '../proxy/header-names.ts';
 
 export type ErrorsMode = 'public' | 'detailed';
 
@@ -69,7 +70,7 @@ export interface CompiledConfig {
    * Request headers the proxy rewrites or consumes (lower-case): host, forwarding headers, the
    * request id, and Expect (Node's server already answered 100-continue; RFC 9110 §10.1.1).
    */
-  readonly rewrittenHeaders: ReadonlySet<string>;
+  readonly rewrittenHeaders: HeaderNames;
   /** The path forms request_paths refuses (src/routing/admit.ts); undefined when all are allowed. */
   readonly pathForms: RegExp | undefined;
 }
@@ -284,6 +285,6 @@ export function compileConfig(
     apiKeys: keys.index,
     ai,
     pathForms: pathFormPattern(config.request_paths),
-    rewrittenHeaders: new Set(['expect', 'host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
+    rewrittenHeaders: new HeaderNames(['expect', 'host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', config.request_id.header.toLowerCase()]),
   });
 }

@@ -111,13 +111,14 @@ export function clientAddress(
   return { ip: peer, source: 'socket', peerTrusted: true };
 }
 
+/** `ip` as a Forwarded node (RFC 7239 §6): IPv6 bracketed and quoted. `ip` is a valid address, so a colon means IPv6. */
 function forwardedNode(ip: string): string {
-  return isIP(ip) === 6 ? `"[${ip}]"` : ip;
+  return ip.includes(':') ? `"[${ip}]"` : ip;
 }
 
 /** A Forwarded host= value, quoted (RFC 7239 §4), with the characters a quoted-string escapes left out. */
 function quotedHost(host: string): string {
-  return `"${host.replace(/["\\]/g, '')}"`;
+  return `"${host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host}"`;
 }
 
 /** A URI scheme (RFC 3986 §3.1), the only form a proto= parameter or X-Forwarded-Proto may take here. */

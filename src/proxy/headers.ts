@@ -3,6 +3,7 @@
  * into objects and serialised again. Hop-by-hop fields (RFC 9110 §7.6.1) — Connection, the fields
  * it lists, and the classic set — apply to one connection only and are never forwarded.
  */
+import { HeaderNames } from './header-names.ts';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -16,20 +17,10 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'http2-settings',
 ]);
+/** The same, for raw names in any case. */
+const HOP = new HeaderNames(HOP_BY_HOP);
 
-/** Lengths of the hop-by-hop names: most headers are ruled out without lower-casing them. */
-const HOP_LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
-
-const lengthCache = new WeakMap<ReadonlySet<string>, ReadonlySet<number>>();
-function lengthsOf(names: ReadonlySet<string>): ReadonlySet<number> {
-  let l = lengthCache.get(names);
-  if (l === undefined) {
-    l = new Set([...names].map((n) => n.length));
-    lengthCache.set(names, l);
-  }
-  return l;
-}
-
+/** The fields a Connection header lists (RFC 9110 §7.6.1), lower-case, `close` and `keep-alive` aside. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   let out: Set<string> | undefined;
@@ -45,16 +36,13 @@ function connectionTokens(value: string | undefined): Set<string> | undefined {
  * End-to-end fields of a raw header list (`[name, value, name, value, …]`, as
  * `IncomingMessage.rawHeaders`), leaving out hop-by-hop fields and the lower-case names in `skip`.
  */
-export function endToEndRaw(raw: readonly string[], connection: string | undefined, skip?: ReadonlySet<string>): string[] {
-  const listed = connectionTokens(connection);
-  const skipLengths = skip === undefined ? undefined : lengthsOf(skip);
+export function endToEndRaw(raw: readonly string[], connection: string | undefined, skip?: HeaderNames): string[] {
+  const tokens = connectionTokens(connection);
+  const listed = tokens === undefined ? undefined : new HeaderNames(tokens);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (listed !== undefined || HOP_LENGTHS.has(name.length) || (skipLengths !== undefined && skipLengths.has(name.length))) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true || skip?.has(lower) === true) continue;
-    }
+    if (HOP.has(name) || listed?.has(name) === true || skip?.has(name) === true) continue;
     out.push(name, raw[i + 1] as string);
   }
   return out;
@@ -66,19 +54,18 @@ export function endToEndResponse(raw: readonly (Buffer | string)[]): string[] {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    if (HOP_LENGTHS.has(name.length)) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
-        continue;
-      }
+    const hop = HOP.find(name);
+    if (hop !== undefined) {
+      if (hop === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
+      continue;
     }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
   if (listed === undefined) return out;
   // Rare: the upstream named extra hop-by-hop fields in Connection; drop them too.
+  const named = new HeaderNames(listed);
   const kept: string[] = [];
-  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
   return kept;
 }
 
@@ -105,19 +92,16 @@ export function endToEnd(
  * copy: a second Authorization could then reach an upstream that reads the last one unchecked.
  * Such a request is refused (RFC 9110 §5.3: a field not defined as a list must not be repeated).
  */
-const SINGLETONS = new Set(['authorization', 'proxy-authorization', 'content-type', 'content-length', 'host', 'referer', 'origin']);
-const SINGLETON_LENGTHS = new Set([...SINGLETONS].map((h) => h.length));
+const SINGLETONS = new HeaderNames(['authorization', 'proxy-authorization', 'content-type', 'content-length', 'host', 'referer', 'origin']);
 
-/** The first singleton field that appears more than once, or undefined. */
+/** The first singleton field that appears more than once (lower-case), or undefined. */
 export function duplicatedSingleton(raw: readonly string[]): string | undefined {
-  let seen: Set<string> | undefined;
+  let seen = 0; // one bit per position in SINGLETONS.names
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (!SINGLETON_LENGTHS.has(name.length)) continue;
-    const lower = name.toLowerCase();
-    if (!SINGLETONS.has(lower)) continue;
-    if (seen?.has(lower) === true) return lower;
-    (seen ??= new Set()).add(lower);
+    const at = SINGLETONS.index(raw[i] as string);
+    if (at === -1) continue;
+    if ((seen & (1 << at)) !== 0) return SINGLETONS.names[at];
+    seen |= 1 << at;
   }
   return undefined;
 }

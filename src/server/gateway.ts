@@ -13,6 +13,7 @@ import { appendForwardingHeaders, clientAddress, type ClientAddress } from '../p
 import { firstMatch, normaliseIp } from '../net/cidr.ts';
 import { BodyLimit, BodyTooLargeError } from '../proxy/body-limit.ts';
 import { endToEndRaw, endToEndResponse } from '../proxy/headers.ts';
+import { startsWithIgnoringCase } from '../proxy/header-names.ts';
 import { admit, hostOnly, requestFacts, splitTarget } from '../routing/admit.ts';
 import { classifyUpstreamError, type Target, type Upstreams, type UpstreamGroup } from '../proxy/upstreams.ts';
 import { evaluate, type Verdict } from '../pipeline/run.ts';
@@ -439,7 +440,7 @@ function storedUpstreamBody(body: string, req: IncomingMessage): string {
 
 function withoutAccessControl(h: string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < h.length; i += 2) if (!h[i]!.toLowerCase().startsWith('access-control-')) out.push(h[i]!, h[i + 1]!);
+  for (let i = 0; i < h.length; i += 2) if (!startsWithIgnoringCase(h[i]!, 'access-control-')) out.push(h[i]!, h[i + 1]!);
   return out;
 }
 
@@ -462,7 +463,8 @@ class Forwarding {
     return b === null || Buffer.isBuffer(b) ? undefined : b;
   }
 
-  constructor(deps: GatewayDeps, p: Prepared, proto: string) {
+  /** `arrived`: the whole body, when it came with the request's head (forwardArrived). */
+  constructor(deps: GatewayDeps, p: Prepared, proto: string, arrived: Buffer | undefined) {
     this.deps = deps;
     this.p = p;
     this.x = p.x;
@@ -472,7 +474,7 @@ class Forwarding {
     const method = req.method ?? 'GET';
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || p.x.bytesIn > 0;
-    const buffered = p.x.bufferedBody;
+    const buffered = p.x.bufferedBody ?? arrived;
     // RFC 9110 §9.2.2: only idempotent requests may be sent twice, and only if the body can be
     // sent again (a streamed body is consumed by the first attempt).
     this.maxAttempts = IDEMPOTENT.has(method) && (!hasBody || buffered !== undefined) ? 1 + this.group.config.retries.attempts : 1;
@@ -578,7 +580,39 @@ export function forward(deps: GatewayDeps, p: Prepared, proto: string): void {
     serveAi(deps, p);
     return;
   }
-  new Forwarding(deps, p, proto).attempt();
+  const h = x.req.headers;
+  if (x.bufferedBody === undefined && x.bytesIn > 0 && x.bytesIn <= ARRIVED_WHOLE_MAX && h['transfer-encoding'] === undefined && h.expect === undefined) {
+    process.nextTick(forwardArrived, deps, p, proto);
+    return;
+  }
+  new Forwarding(deps, p, proto, undefined).attempt();
+}
+
+/**
+ * The largest request body the proxy sends up as one buffer when it arrived whole with the
+ * request's head. Node's server reads a socket up to 64 KiB at a time and parses each read in one
+ * go, emitting the request at the end of its head: a body that was in the same read is in the
+ * request's buffer once that parse returns, one tick after the handler ran. forwardArrived takes
+ * it as it is, and otherwise streams the body as it comes: nothing waits for a body (this is not
+ * nginx's proxy_request_buffering). A buffer lets undici write head and body in one write and
+ * skip its stream path (listeners on the body and the socket, a resume a tick later, the end and
+ * close handshakes), and lets an idempotent request with such a body be retried like a buffered
+ * one (RFC 9110 §9.2.2). Its cost is one tick; the saving is counted in docs/benchmarks.md.
+ */
+const ARRIVED_WHOLE_MAX = 65_536;
+
+/** Forwards a request with a small Content-Length body one tick on: as one buffer if it is all in, else streamed. */
+function forwardArrived(deps: GatewayDeps, p: Prepared, proto: string): void {
+  const x = p.x;
+  // The client left within the tick: the exchange is recorded already, and nothing goes up.
+  if (x.recorded) return;
+  const req = x.req;
+  let arrived: Buffer | undefined;
+  // Content-Length frames the body, so that many bytes in the buffer is all of it (the parser
+  // may mark the message complete a callback later). Flowing would mean something else reads
+  // the body: leave it to the stream then. No encoding is ever set, so read() gives the bytes.
+  if (req.readableLength === x.bytesIn && req.readableFlowing !== true && req.readableEncoding === null) arrived = req.read() as Buffer;
+  new Forwarding(deps, p, proto, arrived).attempt();
 }
 
 function bodyTooLarge(x: Exchange, policy: string, limit: number, received: number, rule: string): void {

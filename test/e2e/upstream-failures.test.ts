@@ -244,6 +244,44 @@ void describe('retries', () => {
     assert.equal(e.attempts, 1);
   });
 
+  void test('a PUT whose body came whole with its head is retried, with the same body', async (t) => {
+    const s = scope(t);
+    const dead = `http://127.0.0.1:${await freeClosedPort()}`;
+    const live = await s.upstream();
+    const gw = await s.gateway(baseConfig([dead, live.url], { upstream: { retries: { attempts: 1 } } }));
+    const body = JSON.stringify({ id: 7, note: 'x'.repeat(2000) });
+    const r = await send(`${gw.url}/items/7`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(live.requests.length, 1);
+    assert.equal(live.requests[0]?.body.toString(), body);
+    assert.equal(live.requests[0]?.headers['content-length'], String(Buffer.byteLength(body)));
+    const e = await gw.logEntry(String(r.headers['x-request-id']));
+    assert.equal(e.attempts, 2);
+    assert.equal(e.upstreamTarget, live.url);
+  });
+
+  void test('a PUT whose body is still coming is streamed, so it is not retried', async (t) => {
+    const s = scope(t);
+    const dead = `http://127.0.0.1:${await freeClosedPort()}`;
+    const live = await s.upstream();
+    const gw = await s.gateway(baseConfig([dead, live.url], { upstream: { retries: { attempts: 1 } } }));
+    const { status, requestId } = await new Promise<{ status: number; requestId: string }>((resolve, reject) => {
+      const req = request(`${gw.url}/items/7`, { method: 'PUT', headers: { 'content-type': 'text/plain', 'content-length': '10' } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, requestId: String(res.headers['x-request-id']) });
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+      // The head alone first: the body follows in a later read, so the gateway streams it.
+      setTimeout(() => req.end('0123456789'), 150);
+    });
+    assert.equal(status, 502);
+    assert.equal(live.requests.length, 0);
+    const e = await gw.logEntry(requestId);
+    assert.equal(e.attempts, 1);
+    assert.equal(e.code, 'UPSTREAM_CONNECT_REFUSED');
+  });
+
   void test('a GET is retried on a status in on_status', async (t) => {
     const s = scope(t);
     const busy = await s.upstream((_req, res) => {

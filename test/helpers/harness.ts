@@ -111,16 +111,25 @@ export async function closeServer(server: Server, sockets?: Set<Socket>): Promis
   await closed;
 }
 
-/** A port on 127.0.0.1 that nobody listens on (bound, then released). */
+/**
+ * A port on 127.0.0.1 that nobody listens on (bound, then released). It is taken below the
+ * kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 by default), where every
+ * test server binds (port 0): a released ephemeral port can be handed to the next server another
+ * test starts, which then answers where a refused connection was expected.
+ */
 export async function freeClosedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const s = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    return port;
+  }
+  throw new Error('no closed port found in 20000–29999 on 127.0.0.1');
 }
 
 // ---------------------------------------------------------------------------------------------
