@@ -16,6 +16,7 @@ import {
   SqliteCallLogStore,
 } from './sqlite.ts';
 import type { CallLogEntry, CallLogQuery } from './types.ts';
+import type { TraceEntry } from '../pipeline/types.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pinpoint-calllog-sqlite-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -77,7 +78,7 @@ void describe('SqliteCallLogStore', () => {
     try {
       assert.deepEqual({ ...raw.prepare('PRAGMA journal_mode').get() }, { journal_mode: 'wal' });
       assert.deepEqual({ ...raw.prepare('PRAGMA user_version').get() }, { user_version: SCHEMA_VERSION });
-      assert.equal(SCHEMA_VERSION, 3);
+      assert.equal(SCHEMA_VERSION, 4);
       const indexes = raw
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name")
         .all()
@@ -690,5 +691,41 @@ void describe('SqliteCallLogStore: schema 3 (partial code and consumer indexes)'
     } finally {
       raw.close();
     }
+  });
+});
+
+void describe('SqliteCallLogStore: schema 4 (positional trace entries)', () => {
+  const TRACE: readonly TraceEntry[] = [
+    { policy: 'router', type: 'router', outcome: 'allow', rule: 'route orders (/orders)', us: 0 },
+    { policy: 'ip', type: 'ip-rules', outcome: 'allow', rule: 'allow 10.0.0.0/8', evidence: { client_ip: '10.1.2.3' }, us: 3 },
+    { policy: 'key', type: 'api-key', outcome: 'monitor', rule: 'no key', code: 'AUTH_KEY_MISSING', us: 1 },
+    { policy: 'rbac', type: 'rbac', outcome: 'skip', rule: 'no rule for GET', us: 0 },
+    { policy: 'scope', type: 'rbac', outcome: 'deny', rule: 'needs orders:write', code: 'RBAC_PERMISSION_MISSING', evidence: { required: 'orders:write', held: ['orders:read'], ratio: 1.5, none: null }, us: 12 },
+  ];
+
+  void test('a trace is stored as one array per entry and reads back as the entries it was', () => {
+    const p = dbPath();
+    const store = new SqliteCallLogStore(p);
+    store.insertBatch([entry({ requestId: 't', trace: [...TRACE] })]);
+    assert.deepEqual(store.query({ requestId: 't' })[0]?.trace, TRACE);
+    store.close();
+    const raw = openRaw(p);
+    try {
+      const stored = JSON.parse(String(raw.prepare("SELECT trace FROM calls WHERE request_id = 't'").get()?.['trace'])) as unknown[];
+      assert.deepEqual(stored[1], ['ip', 'ip-rules', 'allow', 'allow 10.0.0.0/8', null, { client_ip: '10.1.2.3' }, 3]);
+      assert.deepEqual(stored[2], ['key', 'api-key', 'monitor', 'no key', 'AUTH_KEY_MISSING', null, 1]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  void test('rows written before schema 4 (trace entries as objects) still read back', () => {
+    const p = oldFile();
+    const raw = new DatabaseSync(p);
+    raw.prepare("UPDATE calls SET trace = ? WHERE request_id = 'old-row'").run(JSON.stringify(TRACE));
+    raw.close();
+    const store = new SqliteCallLogStore(p);
+    assert.deepEqual(store.query({ requestId: 'old-row' })[0]?.trace, TRACE);
+    store.close();
   });
 });

@@ -22,7 +22,8 @@ const HOP = new HeaderNames(HOP_BY_HOP);
 
 /** The fields a Connection header lists (RFC 9110 §7.6.1), lower-case, `close` and `keep-alive` aside. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  // The usual values name no field: spare them the split.
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined;
   let out: Set<string> | undefined;
   for (const t of value.split(',')) {
     const n = t.trim().toLowerCase();
