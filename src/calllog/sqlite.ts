@@ -270,12 +270,6 @@ function insertSql(rows: number): string {
   return `INSERT INTO calls (${COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`;
 }
 
-/** One entry's row values in {@link COLUMNS} order (the trace and replay record as JSON text). */
-export function entryParams(e: CallLogEntry): SQLInputValue[] {
-  const out: SQLInputValue[] = [];
-  appendParams(out, e);
-  return out;
-}
 
 /** Positions of the two JSON columns in a row of {@link entryParams}. */
 export const TRACE_COLUMN = COLUMNS.indexOf('trace');
@@ -283,8 +277,17 @@ export const REPLAY_COLUMN = COLUMNS.indexOf('replay');
 
 /** Appends one entry's values to `out`, in {@link COLUMNS} order. */
 function appendParams(out: SQLInputValue[], e: CallLogEntry): void {
+  for (const v of entryParams(e)) out.push(v);
+}
+
+/**
+ * One entry's row values in {@link COLUMNS} order (the trace and replay record as JSON text), as
+ * one array literal: the request thread makes one per logged call (src/calllog/row-codec.ts), and
+ * 31 pushes onto an empty array grew it three times.
+ */
+export function entryParams(e: CallLogEntry): SQLInputValue[] {
   const ai = e.ai ?? null;
-  out.push(
+  return [
     e.ts,
     e.requestId,
     e.clientIp,
@@ -317,7 +320,7 @@ function appendParams(out: SQLInputValue[], e: CallLogEntry): void {
     ai?.costMicroUsd ?? null,
     ai?.ttftMs ?? null,
     ai === null ? null : ai.stream ? 1 : 0,
-  );
+  ];
 }
 
 function replayOf(row: Record<string, SQLOutputValue>): ReplayRecord | null {
