@@ -719,13 +719,50 @@ void describe('SqliteCallLogStore: schema 4 (positional trace entries)', () => {
     }
   });
 
-  void test('rows written before schema 4 (trace entries as objects) still read back', () => {
+  const REPLAY = {
+    v: 1,
+    query: 'page=2&api_key=[redacted#1 key=k1]',
+    peer: '192.0.2.7',
+    ipSource: 'x-forwarded-for',
+    headers: { host: 'api.example.com', 'x-forwarded-for': '198.51.100.4', 'set-cookie': ['a=1', 'b=2'], authorization: 'Bearer [redacted#2]' },
+    identity: { consumer: 'acme', credentialType: 'jwt', credentialId: 'jti-9' },
+    claims: { sub: 'u1', scope: 'orders:read', nested: { roles: ['admin'] } },
+    otherClaims: ['email'],
+    body: { base64: 'eyJhIjoxfQ==', bytes: 7 },
+  } as const;
+
+  void test('a replay record is stored positionally and reads back whole, optional parts included', () => {
+    const p = dbPath();
+    const store = new SqliteCallLogStore(p);
+    const bare = { v: 1, query: '', peer: '127.0.0.1', ipSource: 'socket', headers: {}, identity: null, claims: null } as const;
+    store.insertBatch([entry({ requestId: 'full', replay: REPLAY }), entry({ requestId: 'bare', replay: bare })]);
+    assert.deepEqual(store.query({ requestId: 'full' })[0]?.replay, REPLAY);
+    assert.deepEqual(store.query({ requestId: 'bare' })[0]?.replay, bare);
+    store.close();
+    const raw = openRaw(p);
+    try {
+      const stored = JSON.parse(String(raw.prepare("SELECT replay FROM calls WHERE request_id = 'full'").get()?.['replay'])) as unknown[];
+      assert.ok(Array.isArray(stored));
+      assert.deepEqual(stored[5], ['acme', 'jwt', 'jti-9']);
+    } finally {
+      raw.close();
+    }
+  });
+
+  void test('rows written before schema 4 (trace entries and replay records as objects) still read back', () => {
     const p = oldFile();
     const raw = new DatabaseSync(p);
     raw.prepare("UPDATE calls SET trace = ? WHERE request_id = 'old-row'").run(JSON.stringify(TRACE));
     raw.close();
     const store = new SqliteCallLogStore(p);
     assert.deepEqual(store.query({ requestId: 'old-row' })[0]?.trace, TRACE);
+    // A replay record written as an object (schema 2 and 3) reads back too.
     store.close();
+    const raw2 = new DatabaseSync(p);
+    raw2.prepare("UPDATE calls SET replay = ? WHERE request_id = 'old-row'").run(JSON.stringify(REPLAY));
+    raw2.close();
+    const again = new SqliteCallLogStore(p);
+    assert.deepEqual(again.query({ requestId: 'old-row' })[0]?.replay, REPLAY);
+    again.close();
   });
 });
