@@ -750,19 +750,15 @@ void describe('SqliteCallLogStore: schema 4 (positional trace entries)', () => {
   });
 
   void test('rows written before schema 4 (trace entries and replay records as objects) still read back', () => {
-    const p = oldFile();
+    // An older file with a replay column, as schemas 2 and 3 wrote it.
+    const p = oldFile('ALTER TABLE calls ADD COLUMN replay TEXT;');
     const raw = new DatabaseSync(p);
-    raw.prepare("UPDATE calls SET trace = ? WHERE request_id = 'old-row'").run(JSON.stringify(TRACE));
+    raw.prepare("UPDATE calls SET trace = ?, replay = ? WHERE request_id = 'old-row'").run(JSON.stringify(TRACE), JSON.stringify(REPLAY));
     raw.close();
     const store = new SqliteCallLogStore(p);
-    assert.deepEqual(store.query({ requestId: 'old-row' })[0]?.trace, TRACE);
-    // A replay record written as an object (schema 2 and 3) reads back too.
+    const [old] = store.query({ requestId: 'old-row' });
+    assert.deepEqual(old?.trace, TRACE);
+    assert.deepEqual(old?.replay, REPLAY);
     store.close();
-    const raw2 = new DatabaseSync(p);
-    raw2.prepare("UPDATE calls SET replay = ? WHERE request_id = 'old-row'").run(JSON.stringify(REPLAY));
-    raw2.close();
-    const again = new SqliteCallLogStore(p);
-    assert.deepEqual(again.query({ requestId: 'old-row' })[0]?.replay, REPLAY);
-    again.close();
   });
 });
