@@ -65,8 +65,12 @@ function openStore(): SqliteCallLogStore | undefined {
 
 let pending: SQLInputValue[][] = [];
 
-/** Writes one batch; false if it failed (the batch stays in `pending`). `partial` is set when it took fewer than batch_size rows. */
-function writeOne(partial: { taken: boolean }): boolean {
+/**
+ * Writes one batch: 'failed' if it failed (the batch stays in `pending`), 'partial' when it took
+ * fewer than batch_size rows from the ring (so emptied it), else 'written'.
+ */
+function writeOne(): 'written' | 'partial' | 'failed' {
+  let took = d.batchSize;
   if (pending.length === 0) {
     // PENDING goes up before TAKEN does (inside take), so a reader never sees rows in neither.
     const rows = ring.take(
@@ -82,21 +86,21 @@ function writeOne(partial: { taken: boolean }): boolean {
       },
       (n) => Atomics.add(ctl, W.PENDING, n),
     );
-    if (rows.length === 0) return true;
-    if (rows.length < d.batchSize) partial.taken = true;
+    if (rows.length === 0) return 'partial';
+    took = rows.length;
     pending = rows.filter((r) => r !== null);
     const unreadable = rows.length - pending.length;
     if (unreadable > 0) {
       Atomics.sub(ctl, W.PENDING, unreadable);
       Atomics.add(ctl, W.UNREADABLE, unreadable);
     }
-    if (pending.length === 0) return true;
+    if (pending.length === 0) return took < d.batchSize ? 'partial' : 'written';
   }
   const s = openStore();
   if (s === undefined) {
     Atomics.add(ctl, W.FAILED_WRITES, 1);
     Atomics.store(ctl, W.FAILING, 1);
-    return false;
+    return 'failed';
   }
   try {
     s.insertParamRows(pending);
@@ -104,13 +108,13 @@ function writeOne(partial: { taken: boolean }): boolean {
     Atomics.add(ctl, W.FAILED_WRITES, 1);
     Atomics.store(ctl, W.FAILING, 1);
     fail(`write failed, ${pending.length} entries kept for retry`, err);
-    return false;
+    return 'failed';
   }
   Atomics.add(ctl, W.COMMITTED, pending.length);
   Atomics.sub(ctl, W.PENDING, pending.length);
   Atomics.store(ctl, W.FAILING, 0);
   pending = [];
-  return true;
+  return took < d.batchSize ? 'partial' : 'written';
 }
 
 /** Batches written before the loop turns (retention, messages) even if more rows are waiting. */
@@ -123,13 +127,14 @@ const BATCHES_PER_TURN = 20;
  * which comes batch_size rows or flush_interval_ms later. Taking them at once made commits of a
  * handful of rows whenever the request thread kept pace with the commits (each commit writes every
  * page it touched, a dozen 16 KiB pages for the table and its indexes, whatever the row count):
- * counted under callgrind, 9 rows a commit and 13 KiB of WAL checksummed a row.
+ * counted under callgrind over 20,000 logged requests, 2,200 commits before this rule, 571 after.
  */
 function drain(closing: boolean): 'idle' | 'more' | 'failed' {
-  const partial = { taken: false };
   for (let i = 0; i < BATCHES_PER_TURN; i++) {
-    if (pending.length === 0 && (ring.empty() || (partial.taken && !closing))) return 'idle';
-    if (!writeOne(partial)) return 'failed';
+    if (pending.length === 0 && ring.empty()) return 'idle';
+    const w = writeOne();
+    if (w === 'failed') return 'failed';
+    if (w === 'partial' && !closing) return 'idle';
   }
   return pending.length === 0 && ring.empty() ? 'idle' : 'more';
 }

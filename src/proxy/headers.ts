@@ -5,7 +5,7 @@
  */
 import { HeaderNames } from './header-names.ts';
 
-const HOP_BY_HOP = new Set([
+const HOP = new HeaderNames([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -17,20 +17,17 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'http2-settings',
 ]);
-/** The same, for raw names in any case. */
-const HOP = new HeaderNames(HOP_BY_HOP);
 
-/** The fields a Connection header lists (RFC 9110 §7.6.1), lower-case, `close` and `keep-alive` aside. */
-function connectionTokens(value: string | undefined): Set<string> | undefined {
+/** The fields a Connection header lists (RFC 9110 §7.6.1), `close` and `keep-alive` aside; undefined when none. */
+function connectionTokens(value: string | undefined): HeaderNames | undefined {
   // The usual values name no field: spare them the split.
   if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined;
-  let out: Set<string> | undefined;
+  const out: string[] = [];
   for (const t of value.split(',')) {
     const n = t.trim().toLowerCase();
-    if (n === '' || n === 'close' || n === 'keep-alive') continue;
-    (out ??= new Set()).add(n);
+    if (n !== '' && n !== 'close' && n !== 'keep-alive') out.push(n);
   }
-  return out;
+  return out.length === 0 ? undefined : new HeaderNames(out);
 }
 
 /**
@@ -38,8 +35,7 @@ function connectionTokens(value: string | undefined): Set<string> | undefined {
  * `IncomingMessage.rawHeaders`), leaving out hop-by-hop fields and the lower-case names in `skip`.
  */
 export function endToEndRaw(raw: readonly string[], connection: string | undefined, skip?: HeaderNames): string[] {
-  const tokens = connectionTokens(connection);
-  const listed = tokens === undefined ? undefined : new HeaderNames(tokens);
+  const listed = connectionTokens(connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -52,7 +48,7 @@ export function endToEndRaw(raw: readonly string[], connection: string | undefin
 /** Same for a response's raw headers as undici hands them over (Buffers), in one pass. */
 export function endToEndResponse(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = [];
-  let listed: Set<string> | undefined;
+  let listed: HeaderNames | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const hop = HOP.find(name);
@@ -64,9 +60,8 @@ export function endToEndResponse(raw: readonly (Buffer | string)[]): string[] {
   }
   if (listed === undefined) return out;
   // Rare: the upstream named extra hop-by-hop fields in Connection; drop them too.
-  const named = new HeaderNames(listed);
   const kept: string[] = [];
-  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
   return kept;
 }
 
@@ -80,7 +75,7 @@ export function endToEnd(
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name)) continue;
+    if (v === undefined || HOP.has(name)) continue;
     if (listed?.has(name) === true || skip?.has(name) === true) continue;
     out[name] = v;
   }

@@ -3,7 +3,7 @@
  * change or SIGHUP, graceful shutdown. In cluster mode (src/server/cluster.ts) the workers run this
  * without admin, and the primary runs the admin API.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { watch, type FSWatcher } from 'node:fs';
 import { once } from 'node:events';
@@ -24,6 +24,7 @@ import { createAdminServer } from './admin.ts';
 import { createRequestHandler, type Runtime } from './gateway.ts';
 import { Metrics } from './metrics.ts';
 import { createUpgradeHandler } from './upgrade.ts';
+import { drainingAwareResponse } from './draining-response.ts';
 import { rawProblem } from '../errors/problem.ts';
 import { uuidv7 } from './request-id.ts';
 import { SpikeDetector, type SpikeAlert } from '../alerts/spikes.ts';
@@ -164,14 +165,11 @@ export class App {
         if (this.#closing) setImmediate(() => this.#server?.closeIdleConnections());
       },
     };
-    const gatewayHandler = createRequestHandler(deps);
-    const handler = (req: IncomingMessage, res: ServerResponse): void => {
-      // RFC 9112 §9.6: a server that is closing says so with Connection: close.
-      if (this.#closing) res.shouldKeepAlive = false;
-      gatewayHandler(req, res);
-    };
+    const handler = createRequestHandler(deps);
     const server = createServer(
       {
+        // Connection: close on every response once draining, whoever answers (draining-response.ts).
+        ServerResponse: drainingAwareResponse(() => this.#closing),
         keepAliveTimeout: 65_000,
         // Whole-request deadline (headers and body): a client trickling a body cannot hold an
         // upstream connection for ever (Node answers 408 and closes).
@@ -311,8 +309,8 @@ export class App {
     if (server !== undefined) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      // Requests in flight: a proxied response whose headers are not out yet says Connection:
-      // close (gateway.ts, Attempt.onResponseStart), and every connection is closed as its
+      // Requests in flight: a response whose head is not out yet says Connection: close
+      // (draining-response.ts), and every connection is closed as its
       // response ends (onRecorded). No set of responses in flight is kept for this: holding every
       // response from an old-generation Set made each scavenge revisit them (≈ 39k instructions a
       // request in V8's scavenger, counted; docs/benchmarks.md).

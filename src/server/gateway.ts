@@ -86,7 +86,7 @@ export function prepare(
   res.once('close', () => record(deps, x));
 
   if (deps.shuttingDown()) {
-    res.setHeader('connection', 'close');
+    // The response says Connection: close (src/server/draining-response.ts).
     x.reply('GATEWAY_SHUTTING_DOWN', 'gateway');
     return undefined;
   }
@@ -334,8 +334,6 @@ class Attempt implements Dispatcher.DispatchHandler {
       group.success(this.#target);
     }
     if (statusCode >= 400 && f.logBytes > 0) this.#captured = new BodyCapture(f.logBytes);
-    // Draining: this connection ends with this response, and the client is told (RFC 9112 §9.6).
-    if (f.deps.shuttingDown()) f.x.res.shouldKeepAlive = false;
     f.x.res.writeHead(statusCode, upstreamResponseHead(f.x, f.p.route, controller.rawHeaders as Buffer[] | undefined, statusCode, f.requestIdHeader));
   }
 

@@ -93,3 +93,26 @@ void test('call-log queue depth and written total are read from the writer at sc
   assert.equal(s.get('pinpoint_call_log_queued'), 0);
   assert.equal(s.get('pinpoint_call_log_written_total'), 47, 'the total is copied, not added to');
 });
+
+void test('request counts: one series per route, status and layer, counted across routes and scrapes', async () => {
+  const m = new Metrics();
+  m.observe('orders', 200, null, null, null, 1);
+  m.observe('orders', 200, null, null, null, 1);
+  m.observe('orders', 403, 'gateway', 'RBAC_PERMISSION_MISSING', 'scope', 1);
+  m.observe('orders', 403, null, null, null, 1); // the upstream's own 403
+  m.observe('users', 200, null, null, null, 1);
+  m.observe('users', 499, 'client', 'CLIENT_CLOSED_REQUEST', 'gateway', 1);
+  for (let scrape = 0; scrape < 2; scrape++) {
+    const s = series(await m.registry.metrics(), 'pinpoint_requests_total');
+    assert.deepEqual(
+      [...s.entries()].sort(),
+      [
+        ['pinpoint_requests_total{route="orders",status="200",layer="upstream"}', 2],
+        ['pinpoint_requests_total{route="orders",status="403",layer="gateway"}', 1],
+        ['pinpoint_requests_total{route="orders",status="403",layer="upstream"}', 1],
+        ['pinpoint_requests_total{route="users",status="200",layer="upstream"}', 1],
+        ['pinpoint_requests_total{route="users",status="499",layer="client"}', 1],
+      ].sort(),
+    );
+  }
+});

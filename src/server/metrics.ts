@@ -9,7 +9,8 @@ import type { Code, Layer } from '../errors/catalog.ts';
 export class Metrics {
   readonly registry = new client.Registry();
   /** Per-request counts kept in a plain map and handed to prom-client at scrape time. */
-  readonly #requestCounts = new Map<string, { route: string; status: string; layer: string; n: number }>();
+  // By route, then by status × 4 + layer: a number key, so no key string is built per request.
+  readonly #requestCounts = new Map<string, Map<number, { route: string; status: string; layer: string; n: number }>>();
   readonly requests: client.Counter<'route' | 'status' | 'layer'> = (() => {
     const counts = this.#requestCounts;
     return new client.Counter({
@@ -19,7 +20,7 @@ export class Metrics {
       registers: [this.registry],
       collect(this: client.Counter<'route' | 'status' | 'layer'>) {
         this.reset();
-        for (const c of counts.values()) this.inc({ route: c.route, status: c.status, layer: c.layer }, c.n);
+        for (const byRoute of counts.values()) for (const c of byRoute.values()) this.inc({ route: c.route, status: c.status, layer: c.layer }, c.n);
       },
     });
   })();
@@ -165,14 +166,22 @@ export class Metrics {
 
   observe(route: string, status: number, layerOrNull: Layer | null, code: Code | null, policy: string | null, latencyMs: number): void {
     const layer = layerOrNull ?? 'upstream';
-    const key = `${route}\u0000${status}\u0000${layer}`;
-    const c = this.#requestCounts.get(key);
-    if (c === undefined) this.#requestCounts.set(key, { route, status: String(status), layer, n: 1 });
+    let byRoute = this.#requestCounts.get(route);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.#requestCounts.set(route, byRoute);
+    }
+    const key = status * 4 + LAYER_INDEX[layer];
+    const c = byRoute.get(key);
+    if (c === undefined) byRoute.set(key, { route, status: String(status), layer, n: 1 });
     else c.n++;
     this.duration.observe(route, latencyMs / 1000, () => ({ route }));
     if (code !== null && layer !== 'upstream') this.localReplies.inc({ code, policy: policy ?? '' });
   }
 }
+
+/** A layer's place in the request counts' number keys. */
+const LAYER_INDEX: Readonly<Record<Layer, number>> = { client: 0, gateway: 1, upstream: 2, provider: 3 };
 
 /** Distinct provider + model series of the AI metrics; later pairs count under OTHER_MODEL. */
 export const AI_MODEL_SERIES_MAX = 1000;

@@ -228,6 +228,33 @@ void describe('draining', () => {
       await slow.close();
     }
   });
+
+  void test('while shutting down, a denial the gateway makes itself also says Connection: close', async () => {
+    // The upstream never answers: the gateway's own 504 comes after the drain began.
+    const mute = await startUpstream(() => undefined);
+    const g = await startGateway(
+      { version: 1, upstreams: { u: { targets: [{ url: mute.url }], timeouts: { response_ms: 400 }, retries: { attempts: 0 } } }, routes: [{ id: 'r', paths: ['/*'], upstream: 'u' }] },
+      { shutdownGraceMs: 5000 },
+    );
+    try {
+      const s = connect(g.port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      const ended = new Promise((r) => s.once('close', r));
+      s.write('GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 100));
+      const closing = g.closeApp();
+      await ended;
+      await closing;
+      assert.match(got, /^HTTP\/1\.1 504 /);
+      assert.match(got, /x-pinpoint-code: UPSTREAM_RESPONSE_TIMEOUT/i);
+      assert.match(got, /connection: close/i);
+    } finally {
+      await g.close();
+      await mute.close();
+    }
+  });
 });
 
 void describe('reload', () => {
